@@ -1,0 +1,38 @@
+# Two commands, each doing its own set-up from a fresh clone:
+#   make demo   — the example campaign end to end (validate → catalog → generate → QC → review → publish)
+#   make test   — the test suite (SQLite and PostgreSQL; PostgreSQL at 127.0.0.1:5432 unless WANFLOW_TEST_PG)
+# torch is installed first and pinned: a CPU build exists for 2.13.0; any other spec pulls gigabytes of CUDA.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup demo test bench browser clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet $(TORCH) -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/wanflow demo
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+# The dashboard's browser test drives Debian's chromium through Playwright (which cannot download its own here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+
+bench: setup
+	$(BIN)/python bench/campaign.py --clips 20
+	$(BIN)/python bench/review.py --tasks 10000
+	$(BIN)/python bench/publish.py
+
+clean:
+	rm -rf .wanflow

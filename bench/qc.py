@@ -1,0 +1,103 @@
+"""All technical QC checks on one 81-frame 832x480 clip (Wan 1.3B's default shot), on one CPU core.
+
+    python bench/qc.py [--repeats 7] [--core 0]
+
+Target: <= 2 s for every technical check together, decoding included. The clip is ffmpeg's ``testsrc2``
+(moving, sharp-edged) encoded like the pipeline's raw clips (H.264 yuv420p, CRF 12). The process is pinned
+to one core and numeric libraries to one thread before they are imported. Prints a table (median of the
+repeats, seconds) and writes a JSON row under bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WIDTH, HEIGHT, FRAMES, FPS = 832, 480, 81, 16
+TARGET_S = 2.0
+
+
+def make_clip(dest: Path) -> Path:
+    import ffmpeg
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    (ffmpeg.input(f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}", f="lavfi")
+     .output(str(dest), vframes=FRAMES, pix_fmt="yuv420p", vcodec="libx264", crf=12, preset="medium",
+             movflags="+faststart")
+     .global_args("-hide_banner", "-loglevel", "error", "-nostdin").overwrite_output()
+     .run(cmd=get_ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
+    return dest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--core", type=int, default=0)
+    args = ap.parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.core})
+
+    import av
+    import numpy as np
+
+    from governance.checks import TECHNICAL
+    from wan_tasks.qc import Expected, run_checks
+
+    clip = make_clip(Path(tempfile.mkdtemp(prefix="wanflow-bench-qc-")) / "clip.mp4")
+    expected = Expected(WIDTH, HEIGHT, FRAMES, FPS)
+    run_checks(clip, expected, only=TECHNICAL)  # warm-up: imports, first allocation
+    rows: list[dict[str, float]] = []
+    wall, cpu = [], []
+    for _ in range(args.repeats):
+        timings: dict[str, float] = {}
+        t0, c0 = time.perf_counter(), time.process_time()
+        results = run_checks(clip, expected, only=TECHNICAL, timings=timings)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        rows.append(timings)
+    failed = [r.check for r in results if r.passed is not True]
+    from governance.brand import load_brand
+
+    acme = load_brand("acme", ROOT / "examples" / "brands")  # the palette check needs a brand palette
+    palette = []
+    for _ in range(args.repeats):
+        timings = {}
+        run_checks(clip, expected, acme, only=["palette"], timings=timings)
+        palette.append(timings["palette"])
+    per_check = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    total = statistics.median(wall)
+    print(f"{FRAMES} frames {WIDTH}x{HEIGHT}, one core, median of {args.repeats}: {total:.3f} s wall, "
+          f"{statistics.median(cpu):.3f} s CPU (target <= {TARGET_S} s); checks not passing on the clean clip: "
+          f"{failed or 'none'}")
+    print("| step | ms |\n|---|---|")
+    for k, v in per_check.items():
+        print(f"| {k} | {1000 * v:.2f} |")
+    row = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+           "cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+           "av": av.__version__, "clip": f"{FRAMES}x{WIDTH}x{HEIGHT}@{FPS}", "repeats": args.repeats,
+           "total_wall_s": round(total, 4), "total_cpu_s": round(statistics.median(cpu), 4),
+           "target_s": TARGET_S, "per_check_s": {k: round(v, 6) for k, v in per_check.items()},
+           "palette_s": round(statistics.median(palette), 4)}
+    out = ROOT / "bench" / "results" / f"qc-{WIDTH}x{HEIGHT}x{FRAMES}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(row, indent=2) + "\n")
+    print(f"palette check (not in the budget: needs a brand palette): {1000 * statistics.median(palette):.1f} ms")
+    print(f"wrote {out}")
+    if total > TARGET_S:
+        sys.exit(f"slower than the {TARGET_S} s target")
+
+
+if __name__ == "__main__":
+    main()

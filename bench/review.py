@@ -1,0 +1,198 @@
+"""Review dashboard latency with a big queue: queue page and decision p50/p95 over HTTP on loopback.
+
+    python bench/review.py --tasks 10000 [--catalog-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_review]
+
+Seeds N pending review tasks (bulk inserts; every clip row points at one real H.264 file in the asset
+store), starts `wanflow review serve` as a separate process, signs in, then times with httpx:
+the queue page (HTML, first page), the queue filtered (campaign + QC outcome), a deep page, the JSON
+queue, a clip page, and decisions (approve/reject through the API, each a real transaction with its
+audit event). Writes bench/results/review-<backend>-<N>.json and prints a Markdown table row set.
+A PostgreSQL database named in --catalog-url is dropped and created afresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PASSWORD = "bench password 123"
+
+
+def fresh_database(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    import psycopg
+
+    base, name = url.replace("+psycopg", "").rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(url: str, assets_dir: Path, n: int, campaigns: int = 10, variants: int = 4) -> None:
+    """N clips in review across `campaigns` campaigns (bulk Core inserts), plus a reviewer account."""
+    import numpy as np
+    from sqlalchemy import insert
+
+    from catalog.db import engine_for, session_scope
+    from catalog.models import (Asset, Brief, Campaign, GenerationJob, ModelVersion, PromptItem, ReviewTask, Role)
+    from governance.accounts import add_user
+    from wan_tasks.media import write_clip
+
+    clip = assets_dir / "clips" / "bench" / "shared.mp4"
+    t = np.arange(9)[:, None, None, None]
+    info = write_clip(np.broadcast_to((t * 20 + np.arange(64)[None, None, :, None]) % 255, (9, 32, 64, 3))
+                      .astype(np.uint8), 16, clip)
+    engine = engine_for(url)
+    now = datetime.now(timezone.utc)
+    params = {"width": 64, "height": 32, "num_frames": 9, "fps": 16, "steps": 2, "guidance": 5.0}
+    with session_scope(engine) as s:
+        s.execute(insert(ModelVersion), [{"id": 1, "registry_name": "wan-t2v", "version": 1, "variant": "wan-tiny",
+                                          "source": "/bench", "weights_sha256": "0" * 64, "stand_in": True,
+                                          "created_at": now}])
+        s.execute(insert(Campaign), [{"id": c + 1, "name": f"bench-{c}", "brand": f"brand-{c % 3}", "created_at": now}
+                                     for c in range(campaigns)])
+        s.execute(insert(Brief), [{"id": c + 1, "campaign_id": c + 1, "path": "/bench/brief.yaml", "sha256": f"{c:064d}",
+                                   "model_ref": "wan-t2v@champion", "content": "", "created_at": now}
+                                  for c in range(campaigns)])
+        items = n // variants
+        s.execute(insert(PromptItem), [{"id": i + 1, "brief_id": i % campaigns + 1, "item_key": f"item-{i}",
+                                        "source_row": i + 1, "prompt": f"Benchmark shot {i}: a red sneaker on a turntable",
+                                        "negative_prompt": "blurry", "locale": "en", "params": params,
+                                        "status": "accepted", "created_at": now} for i in range(items)])
+        s.execute(insert(GenerationJob), [{"id": j + 1, "idempotency_key": uuid.uuid4().hex,
+                                           "campaign_id": (j // variants) % campaigns + 1, "item_id": j // variants + 1,
+                                           "model_version_id": 1, "variant_index": j % variants, "seed": j,
+                                           "params": params, "status": "done", "attempts": 1, "timings": {},
+                                           "created_at": now} for j in range(n)])
+        s.execute(insert(Asset), [{"id": j + 1, "kind": "raw_clip", "job_id": j + 1, "uri": str(clip),
+                                   "sha256": info.sha256, "size": info.size, "width": 64, "height": 32, "frames": 9,
+                                   "fps": 16.0, "status": "in_review", "created_at": now} for j in range(n)])
+        s.execute(insert(ReviewTask), [{"id": j + 1, "asset_id": j + 1, "status": "pending", "stage": "review",
+                                        "qc_outcome": "findings" if j % 7 == 0 else "passed",
+                                        "due_at": now + timedelta(hours=j % 97) if j % 2 else None,
+                                        "created_at": now} for j in range(n)])
+        add_user(s, "bench-reviewer", Role.reviewer, PASSWORD, "bench")
+    if url.startswith("postgresql"):
+        with engine.begin() as conn:
+            for table in ("model_versions", "campaigns", "briefs", "prompt_items", "generation_jobs", "assets",
+                          "review_tasks"):
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+            conn.exec_driver_sql("ANALYZE")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pct(xs: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(xs, n=100)
+    return {"p50_ms": round(statistics.median(xs) * 1000, 1), "p95_ms": round(q[94] * 1000, 1),
+            "max_ms": round(max(xs) * 1000, 1), "n": len(xs)}
+
+
+def measure(base: str, n: int, repeats: int, decisions: int) -> dict[str, dict[str, float]]:
+    import httpx
+
+    c = httpx.Client(base_url=base, timeout=30)
+    pre = c.get("/api/session").json()["csrf_token"]
+    token = c.post("/api/session", json={"name": "bench-reviewer", "password": PASSWORD},
+                   headers={"X-CSRF-Token": pre}).json()["csrf_token"]
+
+    def timed(path: str) -> list[float]:
+        c.get(path).raise_for_status()  # warm
+        out = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            r = c.get(path)
+            out.append(time.perf_counter() - t0)
+            r.raise_for_status()
+        return out
+
+    res = {
+        "queue page (HTML, page 1)": _pct(timed("/")),
+        "queue page, campaign + QC filter": _pct(timed("/?campaign=bench-3&qc=findings")),
+        "queue page, page 100": _pct(timed("/?page=100")),
+        "queue JSON (API, page 1)": _pct(timed("/api/queue")),
+        "clip page": _pct(timed(f"/clips/{n // 2}")),
+    }
+    lat = []
+    for i in range(decisions):
+        asset = n - i
+        body = {"decision": "approve"} if i % 2 else {"decision": "reject", "reason_code": "off_brand", "reason": "bench"}
+        t0 = time.perf_counter()
+        r = c.post(f"/api/clips/{asset}/decision", json=body | {"expected_stage": "review"},
+                   headers={"X-CSRF-Token": token})
+        lat.append(time.perf_counter() - t0)
+        assert r.status_code == 200, r.text
+    res["decision (API, with audit event)"] = _pct(lat)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--decisions", type=int, default=200)
+    ap.add_argument("--catalog-url", default=None)
+    args = ap.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="wanflow-bench-review-"))
+    url = args.catalog_url or f"sqlite:///{home / 'catalog.db'}"
+    os.environ["WANFLOW_HOME"] = str(home)
+    fresh_database(url)
+    from flows.settings import Settings
+
+    t0 = time.perf_counter()
+    seed(url, Settings(home=home).assets_dir, args.tasks)
+    seed_s = time.perf_counter() - t0
+    port = _port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"WANFLOW_HOME": str(home), "WANFLOW_CATALOG_URL": url}
+    server = subprocess.Popen([sys.executable, "-m", "flows.cli", "review", "serve", "--port", str(port)], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        import httpx
+
+        for _ in range(200):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/login", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        results = measure(f"http://127.0.0.1:{port}", args.tasks, args.repeats, args.decisions)
+    finally:
+        server.terminate()
+        server.wait(10)
+    backend = "postgresql" if url.startswith("postgresql") else "sqlite"
+    import fastapi
+    import sqlalchemy
+
+    row = {"backend": backend, "tasks": args.tasks, "seed_s": round(seed_s, 1), "results": results,
+           "python": platform.python_version(), "fastapi": fastapi.__version__, "sqlalchemy": sqlalchemy.__version__,
+           "machine": f"{platform.machine()}, {os.cpu_count()} cores", "at": datetime.now(timezone.utc).isoformat()}
+    out = ROOT / "bench" / "results" / f"review-{backend}-{args.tasks}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(row, indent=2) + "\n")
+    print(f"{backend}, {args.tasks} pending tasks (seeded in {seed_s:.1f} s):")
+    for name, r in results.items():
+        print(f"| {backend} | {name} | {r['p50_ms']} | {r['p95_ms']} | {r['max_ms']} | {r['n']} |")
+
+
+if __name__ == "__main__":
+    main()

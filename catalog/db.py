@@ -1,0 +1,83 @@
+"""Engine and sessions for the catalog (SQLite embedded default, PostgreSQL for fleets), and migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply Alembic migrations (idempotent: a database at head is left alone)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit on success, roll back everything on error."""
+    with sessionmaker(engine, expire_on_commit=False)() as session:
+        with session.begin():
+            yield session
+
+
+_engines: dict[str, Engine] = {}
+
+
+def engine_for(url: str, migrate: bool = True) -> Engine:
+    """One engine per URL per process; the schema is brought to head on first use."""
+    if url not in _engines:
+        if migrate:
+            if url.startswith("sqlite"):
+                make_engine(url).dispose()  # creates the parent folder
+            upgrade(url)
+        _engines[url] = make_engine(url)
+    return _engines[url]
+
+
+def dispose(url: str) -> None:
+    """Close the pooled connections of a URL's engine (before dropping a test database, say)."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()

@@ -1,0 +1,96 @@
+"""Lineage: from a published file (or any asset/job id) back to the brief that asked for it."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.models import (Asset, AssetKind, Brief, Campaign, GenerationJob, ModelVersion, PromptItem,
+                            Publication, QcResult, ReviewDecision, ReviewTask, Run)
+
+
+class LineageNotFound(LookupError):
+    pass
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _row(obj: Any, *fields: str) -> dict[str, Any]:
+    out = {}
+    for f in fields:
+        v = getattr(obj, f)
+        out[f] = v.value if hasattr(v, "value") else v.isoformat() if hasattr(v, "isoformat") else v
+    return out
+
+
+def find_asset(session: Session, ref: str) -> tuple[Asset, Publication | None]:
+    """`ref` is a file path (matched by sha256), `asset:N`, `publication:N`, `job:N` or a bare asset id."""
+    path = Path(ref)
+    if path.is_file():
+        digest = _sha256(path)
+        pubs = session.scalars(select(Publication).where(Publication.sha256 == digest)).all()
+        pub = next((p for p in pubs if Path(p.uri).resolve() == path.resolve()), pubs[0] if pubs else None)
+        asset = session.get(Asset, pub.asset_id) if pub else session.scalar(
+            select(Asset).where(Asset.sha256 == digest).order_by(Asset.id))
+        if asset is None:
+            raise LineageNotFound(f"{ref}: no catalog record has this file's sha256 ({digest[:12]}…)")
+        return asset, pub
+    kind, _, num = ref.rpartition(":")
+    if not num.isdigit():
+        raise LineageNotFound(f"{ref}: not a file, nor an id like asset:N, publication:N, job:N or N")
+    n = int(num)
+    if kind == "publication":
+        pub = session.get(Publication, n)
+        if pub is None:
+            raise LineageNotFound(f"publication {n} not found")
+        return session.get(Asset, pub.asset_id), pub
+    if kind == "job":
+        asset = session.scalar(select(Asset).where(Asset.job_id == n))
+    elif kind in ("", "asset"):
+        asset = session.get(Asset, n)
+    else:
+        raise LineageNotFound(f"{ref}: unknown id kind {kind!r}")
+    if asset is None:
+        raise LineageNotFound(f"{ref}: not found")
+    return asset, None
+
+
+def lineage(session: Session, ref: str) -> dict[str, Any]:
+    asset, pub = find_asset(session, ref)
+    rendition = asset if asset.kind != AssetKind.raw_clip else None
+    clip = session.get(Asset, asset.parent_id) if rendition else asset
+    job = session.get(GenerationJob, clip.job_id)
+    item = session.get(PromptItem, job.item_id)
+    brief = session.get(Brief, item.brief_id)
+    task = session.scalar(select(ReviewTask).where(ReviewTask.asset_id == clip.id))
+    decisions = session.scalars(select(ReviewDecision).where(ReviewDecision.task_id == task.id)
+                                .order_by(ReviewDecision.id)).all() if task else []
+    asset_fields = ("id", "kind", "aspect", "uri", "sha256", "size", "width", "height", "frames", "fps", "status")
+    run = session.get(Run, job.run_id) if job.run_id else None
+    return {
+        "query": ref,
+        "publication": _row(pub, "id", "destination", "uri", "sha256", "status", "attempts", "error", "manifest_uri",
+                            "created_at") if pub else None,
+        "rendition": _row(rendition, *asset_fields, "preset", "provenance") if rendition else None,
+        "raw_clip": _row(clip, *asset_fields, "frames_sha256"),
+        "job": _row(job, "id", "seed", "params", "status", "attempts", "device", "dtype", "memory_policy", "timings",
+                    "batch", "idempotency_key", "started_at", "finished_at"),
+        "lora": job.params.get("lora"),  # brand LoRA: path, scale, sha256 (None if the campaign named none)
+        "conditioning_image": job.params.get("image"),  # I2V: path, sha256
+        "model_version": _row(session.get(ModelVersion, job.model_version_id),
+                              "registry_name", "version", "variant", "source", "weights_sha256", "stand_in"),
+        "prompt_item": _row(item, "id", "item_key", "prompt", "negative_prompt", "locale", "source_row"),
+        "brief": _row(brief, "id", "path", "sha256", "model_ref"),
+        "campaign": _row(session.get(Campaign, brief.campaign_id), "id", "name", "brand"),
+        "qc": [_row(r, "check", "passed", "value", "threshold", "outcome", "details")
+               for r in session.scalars(select(QcResult).where(QcResult.asset_id == clip.id).order_by(QcResult.id))],
+        "review": [_row(d, "decision", "reason", "reviewer", "created_at") for d in decisions],
+        "run": _row(run, "id", "flow", "prefect_flow_run_id", "mlflow_run_id") if run else None,
+    }

@@ -1,0 +1,152 @@
+"""The campaign flow: brief → catalog → plan → generate → QC → review queue → QC validation and report.
+
+It reads as the data flow it orchestrates; every step is a task from wan_tasks/ and is idempotent,
+so running the same campaign twice regenerates nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flows import ensure_prefect_home
+
+ensure_prefect_home()
+
+from prefect import flow, get_run_logger, runtime  # noqa: E402
+from prefect.artifacts import create_link_artifact, create_markdown_artifact  # noqa: E402
+
+from catalog.db import engine_for, session_scope
+from catalog.runs import close_run, open_run
+from catalog.summary import run_summary
+from flows import progress
+from flows.settings import Settings
+from governance import tracking
+from flows.intake import registry_for, validate
+from governance.brief import Brief
+from governance.registry import ResolvedModel
+from wan_tasks.tasks import (check_clip, clips_of, generate_batch, plan_batches, plan_jobs, qc_report, record_brief,
+                             validate_qc)
+
+
+@flow(name="campaign", log_prints=True)
+def campaign(brief_path: str, settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or Settings()
+    settings.ensure_dirs()
+    log = get_run_logger()
+    brief = validate(Path(brief_path), settings)
+    for warning in brief.warnings:  # sizes the model's variant advises against; also written on each job
+        log.warning(warning)
+    model = resolve_model(settings, brief.model_ref)  # once, at plan time; written on every job
+
+    brief_id = record_brief(settings, brief)
+    run_id, mlflow_run_id = start_run(settings, brief, model)
+    job_ids = plan_jobs(settings, brief_id, model, run_id)
+    log.info("%s: %d jobs planned with %s/%d (%s)", brief.campaign, len(job_ids), model.registry_name,
+             model.version, model.label)
+
+    batches, done = plan_batches(settings, job_ids)  # jobs grouped by shape, sized by the memory budget
+    bar = progress.start("generate", total=len(job_ids))
+    bar.done(len(done))
+    checks = [check_clip.submit(settings, asset_id, brief.brand) for asset_id in done]
+    for batch in batches:
+        state = generate_batch(settings, batch, on_step=bar.for_batch(len(batch)), return_state=True)
+        if not state.is_completed():  # failed jobs are recorded as failed; the rest of the campaign proceeds
+            log.error("jobs %s failed: %s", batch, state.message)
+        made = state.result() if state.is_completed() else clips_of(settings, batch)
+        checks += [check_clip.submit(settings, asset_id, brief.brand) for asset_id in made]  # QC overlaps the next batch
+        bar.done(len(batch))
+    for c in checks:
+        c.wait()
+    progress.stop(bar)
+
+    validation = validate_qc(settings, brief.campaign, brief.brand, run_id)
+    report = qc_report(settings, brief.campaign, brief.brand.name, run_id, validation["id"])
+    return finish_run(settings, brief, model, brief_id, run_id, mlflow_run_id, job_ids, validation, report)
+
+
+def resolve_model(settings: Settings, ref: str) -> ResolvedModel:
+    from governance.registry import parse_ref
+
+    registry = registry_for(settings)
+    registry.ensure_bootstrap(parse_ref(ref)[0])
+    return registry.resolve(ref)
+
+
+def start_run(settings: Settings, brief: Brief, model: ResolvedModel) -> tuple[int, str]:
+    mlflow_run_id = tracking.start_run(
+        settings.mlflow_uri, settings.mlflow_artifacts_dir, brief.campaign,
+        params={"brief": str(brief.path), "brief_sha256": brief.sha256, "brand": brief.brand.name,
+                "model_ref": brief.model_ref, "model_version": f"{model.registry_name}/{model.version}",
+                "variant": model.variant, "items": len(brief.items), "items_rejected": len(brief.rejected)},
+        tags={"wanflow.model_label": model.label, "wanflow.stand_in": str(model.stand_in).lower()},
+    )
+    with session_scope(engine_for(settings.catalog_db_url)) as s:
+        run_id = open_run(s, brief.campaign, "campaign", _flow_run_id(), mlflow_run_id)
+    return run_id, mlflow_run_id
+
+
+def finish_run(settings: Settings, brief: Brief, model: ResolvedModel, brief_id: int, run_id: int,
+               mlflow_run_id: str, job_ids: list[int], validation: dict[str, Any],
+               report: dict[str, Any]) -> dict[str, Any]:
+    from wan_tasks.media import contact_sheet
+
+    engine = engine_for(settings.catalog_db_url)
+    with session_scope(engine) as s:
+        summary = run_summary(s, brief_id, job_ids, run_id)
+    sheet = None
+    if summary["clip_paths"]:
+        sheet = contact_sheet([Path(p) for p in summary["clip_paths"]],
+                              settings.home_dir / "reports" / brief.campaign / f"contact-sheet-run{run_id}.png")
+    metrics = {k: summary[k] for k in ("jobs_planned", "clips_generated", "clips_reused", "qc_pass_rate",
+                                       "seconds_per_clip", "items_rejected_by_policy")}
+    metrics |= {f"clips_{k}": v for k, v in summary["clips_by_status"].items()}
+    metrics |= {f"qc_clips_{k}": v for k, v in report["outcomes"].items()}
+    metrics["qc_expectations_met"] = float(validation["success"])
+    summary |= {"qc_outcomes": report["outcomes"], "qc_report": report["path"],
+                "qc_validation": {k: validation[k] for k in ("suite", "success", "evaluated", "failed", "unmet")}}
+    tracking.finish_run(settings.mlflow_uri, mlflow_run_id, metrics,
+                        ([sheet] if sheet else []) + [Path(report["path"])])
+    with session_scope(engine) as s:
+        close_run(s, run_id, "completed", summary)
+    summary |= {"campaign": brief.campaign, "run_id": run_id, "mlflow_run_id": mlflow_run_id,
+                "prefect_flow_run_id": _flow_run_id(), "model": f"{model.registry_name}/{model.version}",
+                "model_label": model.label, "contact_sheet": str(sheet) if sheet else None}
+    create_markdown_artifact(key=f"campaign-{brief.campaign}", markdown=_markdown(summary, brief),
+                             description=f"Campaign {brief.campaign}, run {run_id}")
+    create_link_artifact(key=f"qc-report-{brief.campaign}", link=Path(report["path"]).as_uri(),
+                         link_text=f"QC report, run {run_id} (HTML)", description="Self-contained; also in MLflow")
+    return summary
+
+
+def _flow_run_id() -> str | None:
+    fid = runtime.flow_run.id
+    return str(fid) if fid else None
+
+
+def _markdown(summary: dict[str, Any], brief: Brief) -> str:
+    rows = "\n".join(f"| {k} | {v} |" for k, v in summary["clips_by_status"].items())
+    rejected = "\n".join(f"- `{r.item.key}` (row {r.item.row}): {r.reason}" for r in brief.rejected) or "- none"
+    outcomes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary["qc_outcomes"].items())
+    v = summary["qc_validation"]
+    unmet = "".join(f"\n- unmet: {u}" for u in v["unmet"])
+    return f"""# Campaign `{brief.campaign}` — run {summary['run_id']}
+
+Model: **{summary['model']}** — {summary['model_label']}
+
+| jobs planned | generated now | reused | QC pass rate | s/clip |
+|---|---|---|---|---|
+| {summary['jobs_planned']} | {summary['clips_generated']} | {summary['clips_reused']} | {summary['qc_pass_rate']:.0%} | {summary['seconds_per_clip']} |
+
+| clip status | count |
+|---|---|
+{rows}
+
+QC (brand `{brief.brand.name}`): {outcomes} — report: `{summary['qc_report']}` (also an MLflow artifact)
+
+Expectations (Great Expectations, suite `{v['suite']}`): {'met' if v['success'] else 'NOT met'},
+{v['evaluated'] - v['failed']} of {v['evaluated']}{unmet}
+
+Items rejected by the brand's text policy:
+{rejected}
+"""

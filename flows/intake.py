@@ -1,0 +1,26 @@
+"""Intake helpers shared by the CLI and the flows; importing this module starts no Prefect machinery."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from flows.settings import Settings
+from governance.brief import Brief, load_brief
+from governance.fit import check_fit
+from governance.registry import Registry
+
+
+def registry_for(settings: Settings) -> Registry:
+    return Registry(settings.mlflow_uri, settings.models_dir, settings.wan_tiny_seed)
+
+
+def validate(brief_path: Path, settings: Settings) -> Brief:
+    """Load and validate a brief, then check it fits its model's Wan variant (sizes; an image per item for I2V).
+
+    Raises governance.brief.BriefInvalid listing every problem. Writes nothing. Sizes a variant only advises
+    against come back in ``brief.warnings``.
+    """
+    registry = registry_for(settings)
+    brief = load_brief(Path(brief_path), settings.brands_dir, known_models=registry.known)
+    return dataclasses.replace(brief, warnings=tuple(check_fit(brief, registry.variant_of(brief.model_ref))))

@@ -1,0 +1,119 @@
+"""Files a brief names: I2V conditioning images (per item) and a brand LoRA (per campaign).
+
+Each is checked at intake, so that a bad or missing file is a ``file:row:field`` problem before anything is
+written, and its sha256 is recorded so that a clip can be traced to (and regenerated from) the exact bytes.
+Paths are relative to the file that names them (the brief, or the CSV prompt list).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from governance.brief import ItemSpec, LoraSpec, Problem
+
+MIN_IMAGE_SIDE = 16
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"  # diffusers' default LoRA file name
+MAX_LORA_SCALE = 4.0
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def image_problem(path: Path) -> str | None:
+    """Why ``path`` is not a usable conditioning image, or None."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        return f"image {path} does not exist" if not path.exists() else f"image {path} is not a file"
+    try:
+        with Image.open(path) as im:
+            im.verify()  # structure and checksums, without decoding everything
+        with Image.open(path) as im:
+            im.load()
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return f"image {path} cannot be read as an image ({type(exc).__name__}: {exc})"
+    if min(w, h) < MIN_IMAGE_SIDE:
+        return f"image {path} is {w}x{h}; it needs at least {MIN_IMAGE_SIDE} pixels on each side"
+    return None
+
+
+def check_images(specs: list[ItemSpec], origin: dict, problems: list[Problem]) -> list[ItemSpec]:
+    """Resolve and check each item's image; a bad one is a problem at the line that names it."""
+    from governance.brief import Problem
+
+    out = []
+    for spec in specs:
+        if spec.image is None:
+            out.append(spec)
+            continue
+        where = origin.get((spec.source_file, spec.row, "image"), (spec.source_file, spec.row, "image"))
+        path = (Path(where[0]).parent / spec.image).resolve()
+        why = image_problem(path)
+        if why:
+            problems.append(Problem(where[0], where[1], where[2], why))
+            out.append(spec)
+            continue
+        out.append(dataclasses.replace(spec, image=str(path), image_sha256=file_sha256(path)))
+    return out
+
+
+def lora_file(path: Path) -> Path:
+    """The safetensors file of a LoRA given as a file or as a folder holding diffusers' default file name."""
+    if path.is_dir():
+        files = [path / LORA_WEIGHT_NAME] if (path / LORA_WEIGHT_NAME).exists() else sorted(path.glob("*.safetensors"))
+        if len(files) != 1:
+            raise ValueError(f"LoRA folder {path} must hold {LORA_WEIGHT_NAME} (or exactly one .safetensors file)")
+        return files[0]
+    if not path.exists():
+        raise ValueError(f"LoRA {path} does not exist")
+    return path
+
+
+def lora_problem(path: Path) -> tuple[Path | None, str | None]:
+    """(the LoRA's safetensors file, None) or (None, why it is not a LoRA)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        f = lora_file(path)
+        with safe_open(str(f), framework="pt") as st:
+            keys = list(st.keys())
+    except (ValueError, OSError, SafetensorError) as exc:
+        return None, str(exc) if isinstance(exc, ValueError) else f"LoRA {path} is not a safetensors file ({exc})"
+    if not any("lora" in k for k in keys):
+        return None, f"{f} holds no LoRA weights (no 'lora_A'/'lora_B' or 'lora_down'/'lora_up' tensors)"
+    return f, None
+
+
+def check_lora(raw: Any, brief_path: Path, lines: dict, problems: list[Problem]) -> LoraSpec | None:
+    """``lora: {path: …, scale: …}`` at the top of a brief → a LoraSpec, or problems."""
+    from governance.brief import LoraSpec, Problem
+
+    if raw is None:
+        return None
+    file = str(brief_path)
+    line = lines.get(("lora",), 1)
+    unknown = sorted(set(raw) - {"path", "scale"})
+    if unknown:
+        problems.append(Problem(file, line, "lora", f"unknown key(s) {', '.join(map(repr, unknown))} (allowed: path, scale)"))
+    scale = raw.get("scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
+            or not 0 < scale <= MAX_LORA_SCALE:
+        problems.append(Problem(file, lines.get(("lora", "scale"), line), "lora.scale",
+                                f"scale must be a number in (0, {MAX_LORA_SCALE}] (got {scale!r})"))
+        scale = None
+    if not isinstance(raw.get("path"), str) or not raw["path"].strip():
+        problems.append(Problem(file, line, "lora.path", "required key 'path' is missing (a LoRA .safetensors file)"))
+        return None
+    found, why = lora_problem((brief_path.parent / raw["path"]).resolve())
+    if why:
+        problems.append(Problem(file, lines.get(("lora", "path"), line), "lora.path", why))
+        return None
+    return LoraSpec(path=str(found), scale=float(scale), sha256=file_sha256(found)) if scale is not None else None

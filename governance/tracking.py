@@ -1,0 +1,51 @@
+"""MLflow tracking: each campaign run is an MLflow run (params, counts, QC pass rate, s/clip, contact sheet)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+EXPERIMENT = "wanflow-campaigns"
+
+
+def _client(tracking_uri: str):
+    from mlflow import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _experiment_id(client, artifacts_dir: Path) -> str:
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is not None:
+        return exp.experiment_id
+    # Explicit artifact location: otherwise artifacts land in ./mlruns of whatever the CWD is.
+    return client.create_experiment(EXPERIMENT, artifact_location=(artifacts_dir / EXPERIMENT).resolve().as_uri())
+
+
+def start_run(tracking_uri: str, artifacts_dir: Path, campaign: str, params: dict[str, Any],
+              tags: dict[str, str]) -> str:
+    client = _client(tracking_uri)
+    run = client.create_run(_experiment_id(client, artifacts_dir), run_name=campaign,
+                            tags={"wanflow.campaign": campaign, **tags})
+    for k, v in params.items():
+        client.log_param(run.info.run_id, k, v)
+    return run.info.run_id
+
+
+def finish_run(tracking_uri: str, run_id: str, metrics: dict[str, float], artifacts: list[Path],
+               status: str = "FINISHED") -> None:
+    client = _client(tracking_uri)
+    for k, v in metrics.items():
+        client.log_metric(run_id, k, float(v))
+    for path in artifacts:
+        client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id, status=status)
+
+
+def run_url(tracking_uri: str, run_id: str, ui: str = "http://127.0.0.1:5000") -> str:
+    client = _client(tracking_uri)
+    exp_id = client.get_run(run_id).info.experiment_id
+    return f"{ui}/#/experiments/{exp_id}/runs/{run_id}"

@@ -1,0 +1,98 @@
+"""The `wanflow` command as a user runs it: exit codes, `file:row:field` messages, no tracebacks,
+nothing written for a bad brief, and the demo end to end in a fresh home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES
+
+WANFLOW = [sys.executable, "-m", "flows.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wanflow(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "WANFLOW_"))}
+    environ |= {"WANFLOW_HOME": str(home), "COLUMNS": "200", **env}
+    return subprocess.run([*WANFLOW, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=600)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(text, encoding="utf-8")
+    (tmp_path / "brands").mkdir(exist_ok=True)
+    (tmp_path / "brands" / "acme.yaml").write_text((EXAMPLES / "brands" / "acme.yaml").read_text("utf-8"), "utf-8")
+    return brief
+
+
+GOOD = """campaign: cli-test
+brand: acme
+model: wan-t2v@champion
+defaults: {num_frames: 9, width: 64, height: 32, variants: 1, formats: ["16:9"], steps: 2, seed: 1}
+items:
+  - id: a
+    prompt: "A red sneaker on a white floor"
+"""
+
+
+@pytest.mark.parametrize("command", [[], ["validate"], ["run"], ["review", "decide"], ["publish"], ["lineage"],
+                                     ["models", "list"], ["db", "upgrade"], ["demo"], ["provenance", "verify"],
+                                     ["provenance", "dev-ca"]])
+def test_every_command_has_help(command, tmp_path):
+    r = wanflow(*command, "--help", home=tmp_path / "home")
+    assert r.returncode == 0, r.stderr
+    assert "Usage" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_brief_exits_2_lists_every_problem_and_writes_nothing(command, tmp_path):
+    brief = write(tmp_path, GOOD.replace("num_frames: 9", "num_frames: 10").replace(
+        '  - id: a\n    prompt: "A red sneaker on a white floor"\n',
+        '  - id: a\n    prompt: ""\n  - id: a\n    prompt: "' + "x" * 5000 + '"\n'))
+    home = tmp_path / "home"
+    r = wanflow(command, str(brief), home=home)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = r.stderr.splitlines()
+    assert any(line.startswith(f"{brief}:") and ":prompt:" in line for line in lines), r.stderr
+    assert any("num_frames:" in line and "4k+1" in line for line in lines), r.stderr
+    assert any(":id:" in line and "duplicate" in line.lower() for line in lines), r.stderr
+    assert not home.exists(), f"an invalid brief must write nothing, found {list(home.rglob('*'))}"
+
+
+def test_not_yaml_is_a_clear_error(tmp_path):
+    brief = write(tmp_path, "campaign: [unclosed\n")
+    r = wanflow("validate", str(brief), home=tmp_path / "home")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"{brief}:")
+
+
+def test_review_reject_without_reason_is_refused(tmp_path):
+    r = wanflow("review", "decide", "1", "--reject", "--as", "alice", home=tmp_path / "home")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_then_lineage_json(tmp_path):
+    home = tmp_path / "home"
+    r = wanflow("demo", home=home)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for needle in ("published files", "MLflow UI", "Prefect UI", "lineage of", "stand-in"):
+        assert needle in r.stdout
+    mp4s = sorted((home / "published" / "spring-launch").glob("*.mp4"))
+    assert mp4s and (home / "published" / "spring-launch" / "manifest.json").exists()
+    r = wanflow("lineage", str(mp4s[0]), "--json", home=home)
+    assert r.returncode == 0, r.stderr
+    chain = json.loads(r.stdout)
+    assert chain["publication"]["uri"] == str(mp4s[0])
+    assert chain["review"][0]["reviewer"].startswith("demo-approver")
+    assert chain["model_version"]["variant"] == "wan-tiny"
+    r = wanflow("lineage", "asset:99999", home=home)
+    assert r.returncode == 2 and "not found" in r.stderr

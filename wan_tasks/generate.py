@@ -1,0 +1,234 @@
+"""Generation stage: pending jobs → batches → raw clips in the asset store, recorded in the catalog.
+
+Jobs are grouped by what a batch must share (model version, size, frames, steps, guidance, flow shift,
+conditioning image, LoRA) and each group is cut into batches whose size the memory model allows. A batch
+runs under a memory policy chosen from the card's free memory (or the operator's setting) and falls back
+down the ladder on out-of-memory. Every job records its stage times, peak memory, GPU-seconds, the policy
+actually used, its dtype and its batch, so ``wanflow regenerate`` can make the same frames again. A job
+that is already done is skipped; clips are written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from catalog.db import session_scope
+from catalog.models import Asset, AssetKind, Campaign, ClipStatus, GenerationJob, JobStatus, ModelVersion, PromptItem
+from catalog.models import utcnow
+from wan_tasks import media, memory
+from wan_tasks import model as models
+from wan_tasks.engine import GenerationParams, Lora, OnStep
+from wan_tasks.engine import generate_batch as run_batch
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    device: str = "auto"
+    policy: str = "auto"  # or a memory.Policy value to start from
+    budget_gb: float | None = None  # CPU: simulate a card this size; CUDA: cap what is planned
+    max_batch: int = 4
+
+
+class InputChanged(ValueError):
+    """A conditioning image or LoRA no longer has the bytes it had when the job was planned."""
+
+
+def clip_path(assets_dir: Path, campaign: str, job: GenerationJob, item_key: str) -> Path:
+    return assets_dir / "clips" / campaign / f"{item_key}-v{job.variant_index}-{job.idempotency_key[:12]}.mp4"
+
+
+def request(job: GenerationJob, item: PromptItem) -> GenerationParams:
+    p = job.params
+    return GenerationParams(
+        prompt=item.prompt, negative_prompt=p.get("negative_prompt", item.negative_prompt), width=p["width"],
+        height=p["height"], num_frames=p["num_frames"], steps=p["steps"], guidance=p["guidance"], seed=job.seed,
+        image=p["image"]["path"] if p.get("image") else None, flow_shift=p.get("flow_shift"))
+
+
+def lora_of(job: GenerationJob) -> Lora | None:
+    lo = job.params.get("lora")
+    return Lora(path=lo["path"], scale=lo["scale"], sha256=lo["sha256"]) if lo else None
+
+
+def verify_inputs(job: GenerationJob) -> None:
+    """The image and LoRA must be the bytes that were planned (their sha256 is part of the job's key)."""
+    from governance.media_inputs import file_sha256
+
+    for name in ("image", "lora"):
+        ref = job.params.get(name)
+        if ref and (not Path(ref["path"]).is_file() or file_sha256(Path(ref["path"])) != ref["sha256"]):
+            raise InputChanged(f"{name}: {ref['path']} is missing or changed since the job was planned "
+                               f"(expected sha256 {ref['sha256'][:12]}…)")
+
+
+def batch_key(job: GenerationJob) -> tuple:
+    p = job.params
+    return (job.model_version_id, p["width"], p["height"], p["num_frames"], p["steps"], p["guidance"],
+            p.get("flow_shift"), (p.get("image") or {}).get("sha256"),
+            (p.get("lora") or {}).get("sha256"), (p.get("lora") or {}).get("scale"))
+
+
+def _done(s: Any, job: GenerationJob) -> int | None:
+    asset = s.scalar(select(Asset).where(Asset.job_id == job.id, Asset.kind == AssetKind.raw_clip))
+    return asset.id if job.status == JobStatus.done and asset is not None else None
+
+
+def plan_batches(engine: Engine, job_ids: list[int], opts: EngineOptions) -> tuple[list[list[int]], list[int]]:
+    """Pending jobs in batches (order kept), and the raw clips of jobs already done."""
+    groups: dict[tuple, list[int]] = {}
+    done: list[int] = []
+    with session_scope(engine) as s:
+        for job_id in job_ids:
+            job = s.get(GenerationJob, job_id)
+            if (asset_id := _done(s, job)) is not None:
+                done.append(asset_id)
+            else:
+                groups.setdefault(batch_key(job), []).append(job_id)
+        sources = {k: s.get(ModelVersion, k[0]) for k in groups}
+    device = models.resolve_device(opts.device)
+    batches: list[list[int]] = []
+    for key, ids in groups.items():
+        size = _batch_size(sources[key], key, len(ids), device, opts)
+        batches += [ids[i:i + size] for i in range(0, len(ids), size)]
+    return batches, done
+
+
+def _batch_size(mv: ModelVersion, key: tuple, n: int, device: str, opts: EngineOptions) -> int:
+    try:
+        folder = models.resolve_source(mv.source, mv.variant)
+    except Exception:  # noqa: BLE001 - missing weights: one job per batch, each records the clear error
+        return 1
+    fp = models.footprint(folder, device)
+    card = memory.card_for(device, opts.budget_gb)
+    start = None if opts.policy == "auto" else memory.Policy(opts.policy)
+    _, size = memory.choose(fp, memory.Shape(key[1], key[2], key[3], 1), models.free_for(folder, device, card),
+                            device, max_batch=min(opts.max_batch, n), start=start)
+    return size
+
+
+def generate_jobs(engine: Engine, job_ids: list[int], assets_dir: Path, opts: EngineOptions = EngineOptions(),
+                  on_step: OnStep | None = None) -> list[int]:
+    """Generate one batch of jobs (skipping finished ones). Returns the raw clips' asset ids, in job order."""
+    todo, out = [], {}
+    with session_scope(engine) as s:
+        for job_id in job_ids:
+            job = s.get(GenerationJob, job_id)
+            if (asset_id := _done(s, job)) is not None:
+                out[job_id] = asset_id
+                continue
+            item = s.get(PromptItem, job.item_id)
+            job.status, job.attempts, job.started_at = JobStatus.running, job.attempts + 1, utcnow()
+            job.device = models.resolve_device(opts.device)
+            todo.append((job_id, request(job, item), clip_path(assets_dir, s.get(Campaign, job.campaign_id).name,
+                                                               job, item.item_key), job.params["fps"]))
+            mv, lora = s.get(ModelVersion, job.model_version_id), lora_of(job)
+            verify = job
+        if todo:
+            source, variant = mv.source, mv.variant
+    if not todo:
+        return [out[j] for j in job_ids]
+    try:
+        verify_inputs(verify)
+        made = make_clips(source, variant, [r for _, r, _, _ in todo], opts, on_step, lora)
+    except Exception as exc:
+        _fail(engine, [j for j, *_ in todo], exc)
+        raise
+    write_error: Exception | None = None
+    for i, (job_id, _, dest, fps) in enumerate(todo):
+        try:
+            out[job_id] = _record(engine, job_id, i, [j for j, *_ in todo], made, dest, fps)
+        except OSError as exc:  # this clip could not be written; the others are kept
+            _fail(engine, [job_id], exc)
+            write_error = write_error or exc
+    if write_error is not None:
+        raise write_error  # an I/O failure: the task is retried; finished jobs are skipped then
+    return [out[j] for j in job_ids if j in out]
+
+
+def make_clips(source: str, variant: str, requests: list[GenerationParams], opts: EngineOptions,
+               on_step: OnStep | None = None, lora: Lora | None = None, policy: str | None = None) -> dict[str, Any]:
+    """Load (once per process) and run one batch under a memory policy, falling back on out-of-memory."""
+    device = models.resolve_device(opts.device)
+    folder = models.resolve_source(source, variant)
+    card = memory.card_for(device, opts.budget_gb)
+    fp = models.footprint(folder, device)
+    r0 = requests[0]
+    shape = memory.Shape(r0.width, r0.height, r0.num_frames, len(requests))
+    chosen = policy or (opts.policy if opts.policy != "auto" else None)
+    start = memory.Policy(chosen) if chosen else memory.choose(
+        fp, memory.Shape(r0.width, r0.height, r0.num_frames, 1), models.free_for(folder, device, card), device)[0]
+    load_s = 0.0
+
+    def run(p: memory.Policy) -> Any:
+        nonlocal load_s
+        t = time.perf_counter()
+        pipe = models.load_pipeline(folder, device, p, card, variant)
+        load_s += time.perf_counter() - t
+        return run_batch(pipe, requests, on_step=on_step, lora=lora)
+
+    others = models.resident_elsewhere(folder, device) if isinstance(card, memory.BudgetCard) else 0
+    result, used, attempts = memory.run_with_fallback(
+        start, run, card, need=lambda p: memory.estimate_peak(fp, shape, p, device) + others)
+    return {"result": result, "policy": used.value, "start": start.value, "attempts": attempts, "load_s": load_s,
+            "device": device}
+
+
+def clips_of(engine: Engine, job_ids: list[int]) -> list[int]:
+    """Raw clips of the jobs that have one (after a batch, some of whose writes may have failed)."""
+    with session_scope(engine) as s:
+        return list(s.scalars(select(Asset.id).where(Asset.job_id.in_(job_ids), Asset.kind == AssetKind.raw_clip)
+                              .order_by(Asset.id)))
+
+
+def _record(engine: Engine, job_id: int, index: int, batch_ids: list[int], made: dict[str, Any], dest: Path,
+            fps: int) -> int:
+    result, n = made["result"], len(batch_ids)
+    frames = result.frames[index]
+    t = time.perf_counter()
+    info = media.write_clip(frames, fps, dest)
+    encode_s = time.perf_counter() - t
+    share = {k: round(v / n, 4) for k, v in result.timings.items()}
+    on_gpu = made["device"].startswith("cuda")
+    with session_scope(engine) as s:
+        job = s.get(GenerationJob, job_id)
+        job.status, job.error, job.finished_at = JobStatus.done, None, utcnow()
+        job.timings = {"load_s": round(made["load_s"] / n, 4), **share, "encode_s": round(encode_s, 4),
+                       "peak_memory_bytes": result.peak_memory_bytes, "peak_memory_kind": result.peak_memory_kind,
+                       "gpu_s": round((made["load_s"] + result.timings["generate_s"]) / n, 4) if on_gpu else 0.0,
+                       "batch_size": n}
+        job.memory_policy, job.dtype = made["policy"], result.details["dtype"].removeprefix("torch.")
+        job.batch = {"job_ids": batch_ids, "index": index, "size": n, "policy_start": made["start"],
+                     "policy_attempts": made["attempts"],
+                     "software": {p: version(p) for p in ("torch", "diffusers", "transformers")}}
+        asset = s.scalar(select(Asset).where(Asset.job_id == job_id, Asset.kind == AssetKind.raw_clip))
+        if asset is None:
+            asset = Asset(kind=AssetKind.raw_clip, job_id=job_id)
+            s.add(asset)
+        asset.uri, asset.sha256, asset.frames_sha256 = str(dest), info.sha256, media.frames_sha256(frames)
+        asset.size, asset.width, asset.height = info.size, info.width, info.height
+        asset.frames, asset.fps, asset.status = info.frames, info.fps, ClipStatus.generated
+        s.flush()
+        return asset.id
+
+
+def _fail(engine: Engine, job_ids: list[int], exc: Exception) -> None:
+    attempts = getattr(exc, "attempts", None)
+    with session_scope(engine) as s:
+        for job_id in job_ids:
+            job = s.get(GenerationJob, job_id)
+            job.status, job.error, job.finished_at = JobStatus.failed, f"{type(exc).__name__}: {exc}", utcnow()
+            if attempts:
+                job.batch = {**(job.batch or {}), "policy_attempts": attempts}
+
+
+def generate_job(engine: Engine, job_id: int, assets_dir: Path, device: str = "auto", on_step: OnStep | None = None,
+                 opts: EngineOptions | None = None) -> int:
+    """One job alone (a batch of one). Returns the raw clip's asset id."""
+    opts = opts or EngineOptions(device=device)
+    return generate_jobs(engine, [job_id], assets_dir, opts, on_step)[0]

@@ -1,0 +1,189 @@
+"""Intake into the catalog, and planning: brief items × variants → generation jobs.
+
+Both are idempotent: recording the same brief twice changes nothing, and a job is identified by
+an idempotency key over everything that determines its clip, so re-planning finds the same jobs.
+
+A job's params carry what its Wan variant's preset adds: the negative prompt Wan recommends when the
+item gives none, the flow shift for the resolution, and any size warning; an I2V job carries its
+conditioning image and a campaign's brand LoRA its path, scale and sha256 (lineage shows both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance import audit
+
+from catalog.models import Brief, Campaign, GenerationJob, ItemStatus, JobStatus, ModelVersion, PromptItem
+
+from governance.fit import preset_or_none
+from governance.registry import ModelRefError
+from wan_tasks.variants import DEFAULT_NEGATIVE_PROMPT
+
+if TYPE_CHECKING:
+    from governance.brief import Brief as BriefSpec
+    from governance.brief import ItemSpec, LoraSpec
+    from governance.registry import ResolvedModel
+
+GEN_PARAMS = ("width", "height", "num_frames", "fps", "steps", "guidance")
+
+
+def variant_seed(base_seed: int, campaign: str, item_key: str, variant: int) -> int:
+    """Deterministic per campaign/item/variant: the same brief always asks for the same seeds."""
+    digest = hashlib.sha256(f"{campaign}/{item_key}/{variant}".encode()).digest()
+    return (base_seed + int.from_bytes(digest[:4], "big")) % 2**31
+
+
+def _item_params(spec: ItemSpec, lora: LoraSpec | None = None) -> dict:
+    d = asdict(spec)
+    out = {k: d[k] for k in (*GEN_PARAMS, "variants", "formats", "seed")} | {"formats": list(spec.formats)}
+    if spec.image:
+        out["image"] = {"path": spec.image, "sha256": spec.image_sha256}
+    if lora:
+        out["lora"] = {"path": lora.path, "scale": lora.scale, "sha256": lora.sha256}
+    return out
+
+
+def record_brief(session: Session, brief: BriefSpec) -> int:
+    """Upsert campaign, brief version and its items (accepted and rejected, with reasons). Returns brief id."""
+    campaign = session.scalar(select(Campaign).where(Campaign.name == brief.campaign))
+    if campaign is None:
+        campaign = Campaign(name=brief.campaign, brand=brief.brand.name)
+        session.add(campaign)
+        session.flush()
+    row = session.scalar(select(Brief).where(Brief.campaign_id == campaign.id, Brief.sha256 == brief.sha256))
+    if row is not None:
+        return row.id
+    row = Brief(campaign_id=campaign.id, path=str(Path(brief.path).resolve()), sha256=brief.sha256, model_ref=brief.model_ref,
+                content=brief.path.read_text(encoding="utf-8"))
+    session.add(row)
+    session.flush()
+    for spec in brief.items:
+        session.add(_item_row(row.id, spec, ItemStatus.accepted, None, brief.lora))
+    for rej in brief.rejected:
+        session.add(_item_row(row.id, rej.item, ItemStatus.rejected, f"{rej.field}: {rej.reason}", brief.lora))
+    audit.append(session, "intake", "brief.recorded", "brief", row.id,
+                 {"campaign": brief.campaign, "sha256": brief.sha256,
+                  "accepted": len(brief.items), "rejected": len(brief.rejected)})
+    session.flush()
+    return row.id
+
+
+def _item_row(brief_id: int, spec: ItemSpec, status: ItemStatus, reason: str | None,
+              lora: LoraSpec | None = None) -> PromptItem:
+    return PromptItem(brief_id=brief_id, item_key=spec.key, source_row=spec.row, prompt=spec.prompt,
+                      negative_prompt=spec.negative_prompt, locale=spec.locale, params=_item_params(spec, lora),
+                      status=status, rejection_reason=reason)
+
+
+def record_model_version(session: Session, model: ResolvedModel) -> int:
+    row = session.scalar(select(ModelVersion).where(ModelVersion.registry_name == model.registry_name,
+                                                    ModelVersion.version == model.version))
+    if row is None:
+        row = ModelVersion(registry_name=model.registry_name, version=model.version, variant=model.variant,
+                           source=model.source, weights_sha256=model.weights_sha256, stand_in=model.stand_in)
+        session.add(row)
+        session.flush()
+    return row.id
+
+
+ASPECTS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:5": (4, 5)}
+
+
+def _kept(width: int, height: int, aspect: str) -> float:
+    """Fraction of a width×height picture that a centred crop to ``aspect`` keeps."""
+    a, b = ASPECTS[aspect]
+    return (height * a / b) / width if width * b > height * a else (width * b / a) / height
+
+
+def generation_size(width: int, height: int, formats: list[str]) -> tuple[int, int]:
+    """Generate landscape or portrait (e.g. Wan's 832×480 or 480×832), whichever keeps more of the picture
+    summed over the requested formats; on a tie, as the brief says. So a 9:16-only item is generated
+    portrait rather than cut from a landscape clip."""
+    if width == height or not formats:
+        return width, height
+    as_is = sum(_kept(width, height, f) for f in formats)
+    turned = sum(_kept(height, width, f) for f in formats)
+    return (height, width) if turned > as_is + 1e-9 else (width, height)
+
+
+def _gen_params(item: PromptItem) -> dict:
+    """The item's generation parameters, in the orientation that suits its formats."""
+    params = {k: item.params[k] for k in GEN_PARAMS}
+    params["width"], params["height"] = generation_size(params["width"], params["height"], item.params["formats"])
+    return params
+
+
+def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, model: ResolvedModel) -> str:
+    payload = {
+        "campaign": campaign, "item": item.item_key, "variant": variant, "seed": seed,
+        "prompt": item.prompt, "negative_prompt": item.negative_prompt,
+        "params": _gen_params(item),
+        "model": f"{model.registry_name}/{model.version}", "weights": model.weights_sha256,
+    }
+    # What the engine adds to the clip beyond the item, only where present (older jobs keep their keys)
+    for extra in ("image", "lora"):
+        if item.params.get(extra):
+            payload[extra] = item.params[extra]["sha256"] + (f"@{item.params[extra]['scale']}" if extra == "lora" else "")
+    effective = _negative_prompt(item, model)
+    if effective != item.negative_prompt:
+        payload["negative_prompt_effective"] = effective
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int | None = None) -> list[int]:
+    """One job per accepted item × variant; existing jobs (same key) are reused, never duplicated."""
+    brief = session.get(Brief, brief_id)
+    campaign = session.get(Campaign, brief.campaign_id)
+    model_version_id = record_model_version(session, model)
+    items = session.scalars(select(PromptItem).where(PromptItem.brief_id == brief_id,
+                                                     PromptItem.status == ItemStatus.accepted)
+                            .order_by(PromptItem.source_row)).all()
+    job_ids = []
+    for item in items:
+        for variant in range(item.params["variants"]):
+            seed = variant_seed(item.params["seed"], campaign.name, item.item_key, variant)
+            key = idempotency_key(campaign.name, item, variant, seed, model)
+            job = session.scalar(select(GenerationJob).where(GenerationJob.idempotency_key == key))
+            if job is None:
+                job = GenerationJob(
+                    idempotency_key=key, campaign_id=campaign.id, item_id=item.id,
+                    model_version_id=model_version_id, run_id=run_id, variant_index=variant, seed=seed,
+                    params=job_params(item, model),
+                )
+                session.add(job)
+                session.flush()
+            elif job.status != JobStatus.done and run_id is not None:
+                job.run_id = run_id  # an unfinished job belongs to the run that tries it again
+            job_ids.append(job.id)
+    return job_ids
+
+
+def _negative_prompt(item: PromptItem, model: ResolvedModel) -> str:
+    """The item's negative prompt, or the one Wan recommends when it gives none."""
+    return item.negative_prompt or (DEFAULT_NEGATIVE_PROMPT if preset_or_none(model.variant) else "")
+
+
+def job_params(item: PromptItem, model: ResolvedModel) -> dict:
+    """Everything the engine needs beyond the prompt: sizes, steps, the preset's shift and negative prompt."""
+    params = _gen_params(item)
+    params["negative_prompt"] = _negative_prompt(item, model)
+    preset = preset_or_none(model.variant)
+    if preset is not None:
+        params["flow_shift"] = preset.flow_shift(params["width"], params["height"])
+        size = preset.check_size(params["width"], params["height"])
+        if size.error:  # intake refuses these; a job must never be planned with one
+            raise ModelRefError(f"item {item.item_key!r}: {size.error}")
+        if size.warning:
+            params["warnings"] = [size.warning]
+    for extra in ("image", "lora"):
+        if item.params.get(extra):
+            params[extra] = dict(item.params[extra])
+    return params

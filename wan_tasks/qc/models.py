@@ -1,0 +1,246 @@
+"""Models for the semantic and visual-policy checks, loaded from local folders (never from a hub).
+
+Each kind is a small interface with a transformers implementation; anything with the same methods
+plugs in (``Models(backends={"clip": my_scorer})``):
+
+- ``clip``: ``image_features(images)`` and ``text_features(texts)`` -> L2-normalised rows
+  (a ``CLIPModel`` folder saved with ``save_pretrained``, with its tokenizer).
+- ``aesthetic``: ``score(embeddings)`` -> one score per row (a LAION-style predictor: a state dict
+  of linear layers applied in order, ``.safetensors`` or ``.pth``, on normalised CLIP embeddings).
+- ``subject``: ``features(images)`` -> L2-normalised rows (DINO/DINOv2 or CLIP folder).
+- ``safety``: ``labels`` and ``probabilities(images)`` (an image-classification folder).
+
+A model that is not configured, or fails to load, makes its checks "not run" with the reason.
+Models are loaded once per process (per folder) and shared by every thread.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+KINDS = {"clip": "WANFLOW_CLIP_MODEL", "aesthetic": "WANFLOW_AESTHETIC_MODEL",
+         "subject": "WANFLOW_SUBJECT_MODEL", "safety": "WANFLOW_SAFETY_MODEL"}
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+_cache: dict[tuple[str, str], Any] = {}
+_lock = threading.Lock()
+
+
+class ModelUnavailable(Exception):
+    """The model a check needs is not configured or could not be loaded; the message says which and why."""
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _quiet() -> None:
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+@dataclass(frozen=True)
+class _Preprocess:
+    """Resize the short side to ``size``, centre-crop ``size`` x ``size``, normalise."""
+
+    size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def for_folder(cls, folder: Path, size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> _Preprocess:
+        cfg_path = folder / "preprocessor_config.json"
+        if cfg_path.is_file():
+            cfg = json.loads(cfg_path.read_text())
+            crop = cfg.get("crop_size") or cfg.get("size") or {}
+            size = int(crop.get("height") or crop.get("shortest_edge") or size) if isinstance(crop, dict) else int(crop)
+            mean, std = tuple(cfg.get("image_mean", mean)), tuple(cfg.get("image_std", std))
+        return cls(size, mean, std)
+
+    def __call__(self, images: list[np.ndarray]) -> Any:
+        import torch
+        from PIL import Image
+
+        out = []
+        for img in images:
+            pil = Image.fromarray(img)
+            f = self.size / min(pil.size)
+            pil = pil.resize((max(self.size, round(pil.width * f)), max(self.size, round(pil.height * f))),
+                             Image.Resampling.BICUBIC)
+            x, y = (pil.width - self.size) // 2, (pil.height - self.size) // 2
+            a = np.asarray(pil.crop((x, y, x + self.size, y + self.size)), dtype=np.float32) / 255.0
+            out.append((a - np.array(self.mean, np.float32)) / np.array(self.std, np.float32))
+        return torch.from_numpy(np.stack(out).transpose(0, 3, 1, 2).copy())
+
+
+def _pooled(out: Any) -> Any:
+    """transformers 4 returns a tensor from get_*_features, 5 a model output with pooler_output."""
+    return out if hasattr(out, "shape") else out.pooler_output
+
+
+class HFClip:
+    """CLIP from a local folder: image and text features."""
+
+    def __init__(self, folder: Path, device: str = "cpu") -> None:
+        from transformers import AutoTokenizer, CLIPModel
+
+        _quiet()
+        self.model = CLIPModel.from_pretrained(folder, local_files_only=True).to(device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.device = device
+        self.max_tokens = int(self.model.config.text_config.max_position_embeddings)
+        self.pre = _Preprocess.for_folder(folder, int(self.model.config.vision_config.image_size), CLIP_MEAN, CLIP_STD)
+        self.dim = int(self.model.config.projection_dim)
+
+    def image_features(self, images: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            f = _pooled(self.model.get_image_features(pixel_values=self.pre(images).to(self.device)))
+        return _unit(f.float().cpu().numpy())
+
+    def text_features(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        with torch.inference_mode():
+            f = _pooled(self.model.get_text_features(**enc))
+        return _unit(f.float().cpu().numpy())
+
+
+class HFFeatures:
+    """Image features for subject consistency: DINO/DINOv2 (CLS token) or CLIP (projected image features)."""
+
+    def __init__(self, folder: Path, device: str = "cpu") -> None:
+        from transformers import AutoConfig
+
+        _quiet()
+        cfg = AutoConfig.from_pretrained(folder, local_files_only=True)
+        self.device = device
+        if cfg.model_type == "clip":
+            self.clip: HFClip | None = HFClip(folder, device)
+            return
+        from transformers import AutoModel
+
+        self.clip = None
+        self.model = AutoModel.from_pretrained(folder, local_files_only=True).to(device).eval()
+        size = getattr(cfg, "image_size", 224)
+        self.pre = _Preprocess.for_folder(folder, int(size if isinstance(size, int) else size[0]),
+                                          (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+    def features(self, images: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        if self.clip is not None:
+            return self.clip.image_features(images)
+        with torch.inference_mode():
+            out = self.model(pixel_values=self.pre(images).to(self.device))
+        return _unit(out.last_hidden_state[:, 0].float().cpu().numpy())
+
+
+class LinearStack:
+    """A LAION-style aesthetic predictor: linear layers applied in order (no activations, as published)."""
+
+    def __init__(self, folder: Path) -> None:
+        files = sorted([*folder.glob("*.safetensors"), *folder.glob("*.pth"), *folder.glob("*.pt")])
+        if not files:
+            raise ModelUnavailable(f"no .safetensors/.pth weights in {folder}")
+        if files[0].suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            state = load_file(str(files[0]))
+        else:
+            import torch
+
+            state = {k: v.float().numpy() for k, v in torch.load(files[0], map_location="cpu", weights_only=True).items()}
+        prefixes = sorted({k.rsplit(".", 1)[0] if "." in k else "" for k in state if k.endswith("weight")},
+                          key=lambda p: [int(n) for n in re.findall(r"\d+", p)])
+        self.layers = [(state[f"{p}.weight" if p else "weight"], state.get(f"{p}.bias" if p else "bias"))
+                       for p in prefixes]
+        if not self.layers:
+            raise ModelUnavailable(f"{files[0]}: no linear layers (keys ending in 'weight')")
+        self.dim = int(self.layers[0][0].shape[1])
+        self.source = files[0]
+
+    def score(self, embeddings: np.ndarray) -> np.ndarray:
+        x = embeddings.astype(np.float32)
+        for w, b in self.layers:
+            x = x @ w.T + (b if b is not None else 0)
+        return x[:, 0]
+
+
+class HFSafety:
+    """An image classifier whose labels name unsafe classes (e.g. 'nsfw')."""
+
+    def __init__(self, folder: Path, device: str = "cpu") -> None:
+        from transformers import AutoModelForImageClassification
+
+        _quiet()
+        self.model = AutoModelForImageClassification.from_pretrained(folder, local_files_only=True).to(device).eval()
+        self.device = device
+        cfg = self.model.config
+        self.labels = [str(cfg.id2label[i]) for i in range(len(cfg.id2label))]
+        size = getattr(cfg, "image_size", 224)
+        self.pre = _Preprocess.for_folder(folder, int(size if isinstance(size, int) else size[0]),
+                                          (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            logits = self.model(pixel_values=self.pre(images).to(self.device)).logits
+        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+_BUILDERS = {"clip": HFClip, "subject": HFFeatures, "safety": HFSafety}
+
+
+class Models:
+    """The configured model folders; each model is loaded on first use, once per process."""
+
+    def __init__(self, folders: dict[str, Path | None] | None = None, device: str = "cpu",
+                 backends: dict[str, Any] | None = None) -> None:
+        self.folders = {k: (Path(v) if v else None) for k, v in (folders or {}).items()}
+        self.device = device
+        self.backends = dict(backends or {})
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Models:
+        return cls({k: getattr(settings, f"{k}_model") for k in KINDS}, getattr(settings, "qc_device", "cpu"))
+
+    def describe(self) -> dict[str, str | None]:
+        return {k: (type(self.backends[k]).__name__ if k in self.backends else
+                    str(self.folders[k]) if self.folders.get(k) else None) for k in KINDS}
+
+    def get(self, kind: str) -> Any:
+        """The backend for ``kind``; raises ModelUnavailable with the reason."""
+        if kind in self.backends:
+            return self.backends[kind]
+        folder = self.folders.get(kind)
+        if folder is None:
+            raise ModelUnavailable(f"no {kind} model configured (set {KINDS[kind]} to a local model folder)")
+        key = (kind, str(folder.resolve()))
+        with _lock:
+            if key not in _cache:
+                try:
+                    if not folder.is_dir():
+                        raise ModelUnavailable(f"{kind} model folder {folder} does not exist")
+                    _cache[key] = LinearStack(folder) if kind == "aesthetic" else _BUILDERS[kind](folder, self.device)
+                except ModelUnavailable as exc:
+                    _cache[key] = exc
+                except Exception as exc:  # noqa: BLE001 — any load failure is a reason, recorded per check
+                    _cache[key] = ModelUnavailable(f"could not load the {kind} model from {folder}: "
+                                                   f"{type(exc).__name__}: {exc}")
+            got = _cache[key]
+        if isinstance(got, ModelUnavailable):
+            raise ModelUnavailable(str(got))
+        return got
