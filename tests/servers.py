@@ -51,6 +51,7 @@ class MotoServer:
                     raise RuntimeError(f"moto server did not start: {self.log.read_text()[-2000:]}") from None
                 time.sleep(0.2)
         if replay and self.recording.exists():  # rebuild the state from the requests that completed
+            self._one_per_line()  # moto's own replay reads the recording line by line
             req = urllib.request.Request(f"{self.url}/moto-api/recorder/replay-recording", method="POST")
             urllib.request.urlopen(req, timeout=60).read()
         return self
@@ -61,9 +62,21 @@ class MotoServer:
             self.proc.wait(timeout=10)
 
     def recorded(self) -> list[dict]:
+        """The recorded requests. moto writes each entry and its newline in two calls from the server's
+        request threads, so concurrent uploads can leave two entries on one line: read a stream of objects."""
         if not self.recording.exists():
             return []
-        return [json.loads(line) for line in self.recording.read_text().splitlines() if line.strip()]
+        text, decoder, at, entries = self.recording.read_text(), json.JSONDecoder(), 0, []
+        while at < len(text):
+            if text[at].isspace():
+                at += 1
+                continue
+            entry, at = decoder.raw_decode(text, at)
+            entries.append(entry)
+        return entries
+
+    def _one_per_line(self) -> None:
+        self.recording.write_text("".join(json.dumps(entry) + "\n" for entry in self.recorded()))
 
 
 class KillingProxy:
