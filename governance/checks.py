@@ -75,7 +75,8 @@ SPECS: tuple[CheckSpec, ...] = (
         "max_seconds": _n(0.3), "max_change": _n(0.3, 0, 255, "mean luma change (0..255) below which "
                                                              "two frames count as the same picture")},
         "max_seconds", "max", BLOCK, BLOCK, "s"),
-    CheckSpec("flashing", "technical", "flashing: WCAG 2.3.1 three flashes in any one second (hard limit)", {
+    CheckSpec("flashing", "technical",
+              "flashing: WCAG 2.3.1 three general or red flashes in any one second (hard limit)", {
         "max_flashes": _n(3, 0, 3), "min_change": _n(0.1, 0, 1, "relative-luminance change of a transition"),
         "max_dark": _n(0.8, 0, 1, "the darker state must be below this relative luminance")},
         "max_flashes", "max", BLOCK, BLOCK, "flashes/s", fixed_on_fail=True),

@@ -25,6 +25,7 @@ DEFECTS: dict[str, set[str]] = {
     "black_segment": {"black_segments"},
     "frozen_segment": {"frozen_frames"},
     "flashing_4hz": {"flashing", "flicker"},  # a flash is a brightness jump too
+    "red_flash_4hz": {"flashing"},  # saturated red against a grey of the same luma: no brightness change at all
     "flicker": {"flicker"},
     "heavy_blur": {"blur"},
     "blown_highlights": {"exposure"},
@@ -111,6 +112,11 @@ def make_clips(folder: Path) -> dict[str, Path]:
     np_clip("frozen_segment", held)
     gains = np.where((np.arange(T) // 2) % 2 == 1, 0.25, 1.0)  # 2 frames bright, 2 dark: 4 flashes/s
     np_clip("flashing_4hz", brightness(frames(), gains))
+    red = frames()
+    alternate = (np.arange(T) // 2) % 2 == 1
+    red[:, H // 4:3 * H // 4, W // 4:3 * W // 4] = np.where(alternate[:, None, None, None],
+                                                             np.uint8([255, 0, 0]), np.uint8([76, 76, 76]))
+    np_clip("red_flash_4hz", red)
     spikes = np.ones(T)
     spikes[[4, 12, 20, 28]] = 1.18  # single-frame brightness jumps, 2 per second: flicker, not a WCAG flash
     np_clip("flicker", brightness(frames(), spikes))

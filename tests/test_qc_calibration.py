@@ -67,7 +67,9 @@ def test_defects_are_located_in_time(results) -> None:
     assert frozen.details["ranges"] == [{"start": 10 / FPS, "end": 26 / FPS}] and frozen.value == 1.0
     assert results["hard_cut"]["hard_cuts"].details["cut_times"] == [1.0]
     flash = results["flashing_4hz"]["flashing"]
-    assert flash.value >= 4 and "WCAG 2.3.1 allows 3" in flash.message
+    assert flash.value >= 4 and "WCAG 2.3.1 allows 3" in flash.message and "(general)" in flash.message
+    red = results["red_flash_4hz"]["flashing"]
+    assert red.details["red_flashes"] >= 4 and red.details["general_flashes"] <= 1 and "(red)" in red.message
     assert results["all_black"]["black_frames"].value == 1.0
     blur = results["heavy_blur"]["blur"]
     assert blur.value < blur.threshold / 2 < results["clean_testsrc"]["blur"].value / 20

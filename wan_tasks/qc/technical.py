@@ -16,6 +16,7 @@ from wan_tasks.qc.base import Clip, CheckResult, Expected, not_run, runs, span
 FLAT_STD = 2.0  # a frame whose luma varies less than this (0..255) has no structure to compare
 SSIM_C3 = (0.03 * 255) ** 2 / 2
 FLASH_GRID = 12  # relative luminance on a 12x12 grid; flashes are looked for in 2x2 windows of it (1/36 of the frame)
+RED_CHANGE = 20.0  # WCAG 2.2 red flash: a transition is a change of 20 or more in (R - G - B) x 320
 
 
 def _r(x: float, nd: int = 4) -> float:
@@ -154,31 +155,63 @@ def _transitions(lum: np.ndarray, min_change: float, max_dark: float) -> np.ndar
     return out
 
 
-def flashing(clip: Clip, p: dict[str, Any]) -> CheckResult:
-    """WCAG 2.3.1 general flash: a flash is a pair of opposing transitions; more than ``max_flashes``
-    in any one second fails. Measured on every window of 1/36 of the frame (≈ 25 % of a 10° field)."""
-    if clip.frames < 3:
-        return not_run("flashing", f"needs at least 3 frames, clip has {clip.frames}")
-    t, h, w = clip.mid.shape
+def _windows(cells: np.ndarray) -> np.ndarray:
+    """(T, g, g, ...) cell means → (T, (g-1)², ...) means of the overlapping 2x2 windows of cells."""
+    win = (cells[:, :-1, :-1] + cells[:, 1:, :-1] + cells[:, :-1, 1:] + cells[:, 1:, 1:]) / 4
+    return win.reshape(win.shape[0], -1, *win.shape[3:])
+
+
+def _grid(frames: np.ndarray) -> np.ndarray:
+    """(T, h, w, ...) → (T, FLASH_GRID, FLASH_GRID, ...) block means."""
+    t, h, w = frames.shape[:3]
     g = FLASH_GRID
     hh, ww = h // g, w // g
-    lum = REL_LUMINANCE[clip.mid[:, :hh * g, :ww * g]]
-    cells = lum.reshape(t, g, hh, g, ww).mean(axis=(2, 4), dtype=np.float32)
-    win = (cells[:, :-1, :-1] + cells[:, 1:, :-1] + cells[:, :-1, 1:] + cells[:, 1:, 1:]) / 4
-    trans = _transitions(win.reshape(t, -1), p["min_change"], p["max_dark"])
+    return frames[:, :hh * g, :ww * g].reshape(t, g, hh, g, ww, *frames.shape[3:]).mean(axis=(2, 4),
+                                                                                      dtype=np.float32)
+
+
+def _flashes_per_second(clip: Clip, trans: np.ndarray) -> np.ndarray:
+    """(windows of one second, cells): flashes (pairs of opposing transitions) in each second-long window."""
+    t = len(trans)
     second = max(1, round(clip.fps)) if clip.fps else t
     csum = np.concatenate([np.zeros((1, trans.shape[1]), int), np.cumsum(trans, axis=0)])
     starts = np.arange(max(1, t - second + 1))
-    per_window = csum[np.minimum(starts + second, t)] - csum[starts]  # (windows, cells)
-    flashes = per_window / 2.0
-    worst = float(flashes.max())
+    return (csum[np.minimum(starts + second, t)] - csum[starts]) / 2.0
+
+
+def red_level(rgb_linear: np.ndarray) -> np.ndarray:
+    """WCAG 2.2 red flash: (R - G - B) x 320, floored at 0, where the colour is a saturated red
+    (R / (R + G + B) >= 0.8, linear sRGB 0..1); 0 elsewhere. A transition is a change of 20 or more."""
+    r, g, b = rgb_linear[..., 0], rgb_linear[..., 1], rgb_linear[..., 2]
+    saturated = r >= 0.8 * (r + g + b + 1e-6)
+    return np.where(saturated, np.maximum(r - g - b, 0) * 320, 0).astype(np.float32)
+
+
+def flashing(clip: Clip, p: dict[str, Any]) -> CheckResult:
+    """WCAG 2.3.1 general flash and red flash: a flash is a pair of opposing transitions; more than
+    ``max_flashes`` of either kind in any one second fails. Measured on every window of 1/36 of the frame
+    (≈ 25 % of a 10° field): relative luminance for general flashes (from luma), linear sRGB of the RGB
+    thumbnails (every other pixel) for red flashes (a saturated red changing by 20 or more on the
+    (R - G - B) x 320 scale)."""
+    if clip.frames < 3:
+        return not_run("flashing", f"needs at least 3 frames, clip has {clip.frames}")
+    general = _flashes_per_second(clip, _transitions(_windows(_grid(REL_LUMINANCE[clip.mid])),
+                                                     p["min_change"], p["max_dark"]))
+    rgb = REL_LUMINANCE[clip.thumbs[:, ::2, ::2]]  # the same sRGB decoding, per channel
+    red = _flashes_per_second(clip, _transitions(_windows(red_level(_grid(rgb))), RED_CHANGE, np.inf))
+    worst_general, worst_red = float(general.max()), float(red.max())
+    worst = max(worst_general, worst_red)
     ok = worst <= p["max_flashes"]
-    details: dict[str, Any] = {"message": f"at most {worst:g} flashes in any one second",
-                               "transitions": int(trans.any(axis=1).sum())}
+    details: dict[str, Any] = {"message": f"at most {worst_general:g} general and {worst_red:g} red flashes "
+                                          "in any one second", "general_flashes": worst_general,
+                               "red_flashes": worst_red}
     if not ok:
+        kind, flashes = ("red", red) if worst_red > worst_general else ("general", general)
+        second = max(1, round(clip.fps)) if clip.fps else clip.frames
         wi = int(np.argmax(flashes.max(axis=1)))
-        details["ranges"] = [span(clip, wi, min(wi + second, t) - 1)]
-        details["message"] += f" (WCAG 2.3.1 allows {p['max_flashes']:g}), worst from {clip.times[wi]:.2f} s"
+        details["ranges"] = [span(clip, wi, min(wi + second, clip.frames) - 1)]
+        details["message"] += (f" (WCAG 2.3.1 allows {p['max_flashes']:g}), worst ({kind}) from "
+                               f"{clip.times[wi]:.2f} s")
     return CheckResult("flashing", ok, worst, p["max_flashes"], details)
 
 
