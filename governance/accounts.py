@@ -4,7 +4,11 @@ Passwords are hashed with argon2id (argon2-cffi's defaults); there is no default
 account is created with `wanflow users add` (password from a prompt or $WANFLOW_PASSWORD), and only the
 demo creates users itself, printing their generated passwords. A session is a random token in an
 HttpOnly cookie; the catalog keeps only its sha256, with the session's CSRF token and expiry.
-Sign-ins (and failed attempts), sign-outs, new users and role changes are audit events.
+Sign-ins (and failed attempts), sign-outs, new users and role changes are audit events. Those events
+also throttle guessing: after ``max_failures`` failed sign-ins of one name within a window (since its last
+successful one), that name's sign-in is refused without checking the password until the oldest of them
+leaves the window (:func:`sign_in_wait`). The count lives in the catalog, so every dashboard replica
+sees it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from catalog.models import Role, User, WebSession, utcnow
+from catalog.models import AuditEvent, Role, User, WebSession, utcnow
 from governance import audit
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -78,6 +82,27 @@ def authenticate(session: Session, name: str, password: str) -> User | None:
         user.password_hash = _hasher.hash(password)
     audit.append(session, user.name, "user.signed_in", "user", user.id, {"role": user.role.value})
     return user
+
+
+def sign_in_wait(session: Session, name: str, max_failures: int, window: timedelta) -> float:
+    """Seconds before ``name`` may try to sign in again (0: now). A refusal is itself an audit event."""
+    actor = name[:128] or "(empty)"
+    now = utcnow()
+    since = now - window
+    last_ok = session.scalar(select(func.max(AuditEvent.at)).where(
+        AuditEvent.action == "user.signed_in", AuditEvent.actor == actor, AuditEvent.at >= since))
+    failures = list(session.scalars(
+        select(AuditEvent.at).where(AuditEvent.action == "user.sign_in_failed", AuditEvent.actor == actor,
+                                    AuditEvent.at >= (last_ok or since)).order_by(AuditEvent.at.desc())
+        .limit(max_failures)))
+    if len(failures) < max_failures:
+        return 0.0
+    oldest = failures[-1] if failures[-1].tzinfo else failures[-1].replace(tzinfo=now.tzinfo)
+    wait = max(1.0, (oldest + window - now).total_seconds())
+    audit.append(session, actor, "user.sign_in_throttled", "user", None,
+                 {"failures": max_failures, "window_minutes": window.total_seconds() / 60,
+                  "retry_after_s": round(wait)})
+    return wait
 
 
 def _digest(token: str) -> str:

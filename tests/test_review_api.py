@@ -5,6 +5,7 @@ conflict (also with two real concurrent requests), media by asset id only (range
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -84,6 +85,40 @@ def test_sign_in_cookie_csrf_and_sign_out(dash):
     assert replay.get("/api/queue").status_code == 401
     with session_scope(engine_for(settings.catalog_db_url)) as s:
         assert s.scalar(select(func.count()).select_from(WebSession)) == 0
+
+
+def test_repeated_failed_sign_ins_pause_that_name_only(dash):
+    _, settings, _ = dash
+    from governance.dashboard import create_app
+
+    window_s = 2.0
+    app = create_app(settings.model_copy(update={"sign_in_max_failures": 3, "sign_in_window_minutes": window_s / 60}))
+    c = TestClient(app)
+    pre = c.get("/api/session").json()["csrf_token"]
+    head = {"X-CSRF-Token": pre}
+    for _ in range(3):
+        r = c.post("/api/session", json={"name": "rita", "password": "wrong password"}, headers=head)
+        assert r.status_code == 401
+    # Now even the right password is refused, without being checked, until the window has passed.
+    r = c.post("/api/session", json={"name": "rita", "password": PASSWORD}, headers=head)
+    assert r.status_code == 429 and "too many failed sign-ins" in r.json()["detail"]
+    assert 1 <= int(r.headers["Retry-After"]) <= window_s
+    assert "wanflow_session" not in c.cookies
+    page = c.get("/login").text
+    form_token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    r = c.post("/login", data={"name": "rita", "password": PASSWORD, "csrf_token": form_token}, follow_redirects=False)
+    assert r.status_code == 429 and "try again in 1 minute" in r.text
+    throttled = _events(settings, "user.sign_in_throttled")
+    assert [e.actor for e in throttled] == ["rita", "rita"] and throttled[0].payload["failures"] == 3
+    # Another name is not affected.
+    other = TestClient(app)
+    other_pre = other.get("/api/session").json()["csrf_token"]
+    r = other.post("/api/session", json={"name": "rob", "password": PASSWORD}, headers={"X-CSRF-Token": other_pre})
+    assert r.status_code == 200
+    time.sleep(window_s + 0.2)
+    head = {"X-CSRF-Token": c.get("/api/session").json()["csrf_token"]}  # the form page set a new one
+    r = c.post("/api/session", json={"name": "rita", "password": PASSWORD}, headers=head)
+    assert r.status_code == 200 and r.json()["user"] == "rita"
 
 
 def test_login_form_needs_its_csrf_token(dash):
