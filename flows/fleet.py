@@ -51,6 +51,24 @@ def ensure_slots(names: list[str], limit: int = 1) -> list[dict[str, Any]]:
     return out
 
 
+def ensure_pools(pools: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Create the work pools the deployments name (`gpu`, `cpu`; process type by default) if missing."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    out = []
+    with get_client(sync_client=True) as client:
+        for name, kind in (pools or {"gpu": "process", "cpu": "process"}).items():
+            try:
+                client.create_work_pool(WorkPoolCreate(name=name, type=kind))
+            except ObjectAlreadyExists:
+                pass
+            pool = client.read_work_pool(name)
+            out.append({"name": pool.name, "type": pool.type, "paused": pool.is_paused})
+    return out
+
+
 def check_slot(name: str) -> Any:
     """The slot's limit, or SlotMissing: a worker refuses to claim jobs it could not run within a slot."""
     from prefect.client.orchestration import get_client

@@ -26,7 +26,7 @@ from catalog.fleet import max_concurrent, slot_intervals
 from catalog.models import Asset, AssetKind, GenerationJob, JobStatus, ShardRun, WorkerMetric
 from conftest import EXAMPLES, ROOT, _drop_postgres, _postgres_url
 
-CLIPS = 44  # 11 items × 4 variants
+CLIPS = 40  # 10 items × 4 variants
 LEASE_S = 3.0
 
 
