@@ -500,6 +500,9 @@ register_provenance(app, _guard, console, _settings, InputError)
 from flows.cli_fleet import register as register_fleet  # noqa: E402
 
 register_fleet(app, _guard, console, _settings, InputError)
+from flows.cli_stack import register as register_stack  # noqa: E402
+
+register_stack(app, _guard, console, _settings, InputError)
 
 # The review dashboard's commands (review serve/policy/due, users, audit, revisions) live beside this file.
 from flows import cli_review  # noqa: E402,F401
