@@ -114,8 +114,12 @@ class Heartbeat:
 def run_worker(engine: Engine, assets_dir: Path, opts: generate.EngineOptions, cfg: WorkerConfig,
                gpu_slot: Callable[[], AbstractContextManager], on_clips: Callable[[list[int]], None] | None = None,
                on_shard: Callable[[WorkerReport, int], None] | None = None,  # (report, queue depth)
-               flow_run_id: str | None = None) -> WorkerReport:
-    """Claim and generate shards until the campaign is finished (or, with no campaign, until idle_exit_s)."""
+               flow_run_id: str | None = None, generate_fn: Callable[..., list[int]] | None = None) -> WorkerReport:
+    """Claim and generate shards until the campaign is finished (or, with no campaign, until idle_exit_s).
+
+    ``generate_fn`` stands in for ``generate.generate_jobs`` (same signature) in the benchmarks only, which time
+    the orchestration around a generation of fixed length.
+    """
     from wan_tasks import model as models
 
     report = WorkerReport(worker=cfg.worker, slot=cfg.slot)
@@ -139,7 +143,8 @@ def run_worker(engine: Engine, assets_dir: Path, opts: generate.EngineOptions, c
             time.sleep(cfg.poll_s)  # other workers hold the rest: wait for them to finish or their leases to expire
             continue
         idle_since = None
-        _run_shard(engine, assets_dir, opts, cfg, c, cid, gpu_slot, report, on_clips, flow_run_id)
+        _run_shard(engine, assets_dir, opts, cfg, c, cid, gpu_slot, report, on_clips, flow_run_id,
+                   generate_fn or generate.generate_jobs)
         report.elapsed_s = time.monotonic() - t0
         report.model_loads = models.load_count - loads0
         depth = _write_metrics(engine, report, cid, flow_run_id)
@@ -152,7 +157,8 @@ def run_worker(engine: Engine, assets_dir: Path, opts: generate.EngineOptions, c
 
 def _run_shard(engine: Engine, assets_dir: Path, opts: generate.EngineOptions, cfg: WorkerConfig,
                c: claims.Claim, cid: int | None, gpu_slot: Callable[[], AbstractContextManager],
-               report: WorkerReport, on_clips: Callable[[list[int]], None] | None, flow_run_id: str | None) -> None:
+               report: WorkerReport, on_clips: Callable[[list[int]], None] | None, flow_run_id: str | None,
+               generate_fn: Callable[..., list[int]]) -> None:
     with session_scope(engine) as s:
         shard = ShardRun(campaign_id=cid, worker=cfg.worker, slot=cfg.slot, claim_token=c.token, job_ids=c.job_ids,
                          status="running", prefect_flow_run_id=flow_run_id)
@@ -169,8 +175,10 @@ def _run_shard(engine: Engine, assets_dir: Path, opts: generate.EngineOptions, c
                 try:
                     for batch in batches:
                         try:
-                            made += generate.generate_jobs(engine, batch, assets_dir, opts, on_step=hb.check,
-                                                           claim=c.token)
+                            new = generate_fn(engine, batch, assets_dir, opts, on_step=hb.check, claim=c.token)
+                            made += new
+                            if new and on_clips is not None:
+                                on_clips(new)  # QC starts now, on CPU, while the next batch generates
                         except claims.LeaseLost as exc:
                             status, error = "lost", str(exc)
                             break
@@ -197,8 +205,6 @@ def _run_shard(engine: Engine, assets_dir: Path, opts: generate.EngineOptions, c
     report.asset_ids += made
     report.lost += lost
     report.failed += sum(1 for _ in _failed(engine, c))
-    if made and on_clips is not None:
-        on_clips(made)
 
 
 def _count_lost(engine: Engine, c: claims.Claim) -> int:
