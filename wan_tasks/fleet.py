@@ -8,8 +8,9 @@ times the slot was held are written on the shard's row, which is how an oversubs
 Clips are made with the generation stage itself (``generate.plan_batches`` / ``generate.generate_jobs``) under
 the claim's token, so a worker whose lease ran out cannot record a job another worker now holds.
 
-After each shard the worker writes its figures to ``worker_metrics``: clips, clips/hour, GPU busy fraction
-(time in the slot / time since its first claim) and queue depth (jobs claimable now).
+After a shard (at most every ``metrics_every_s``, and at the end) the worker writes its figures to
+``worker_metrics``: clips, clips/hour, GPU busy fraction (time in the slot / time since its first claim) and
+queue depth (jobs claimable now).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class WorkerConfig:
     idle_exit_s: float = 0.0  # with nothing to claim, wait this long for work before leaving
     poll_s: float = 1.0
     max_claims: int = 3  # a job whose lease expired this often is failed as poison
+    metrics_every_s: float = 5.0  # worker_metrics rows at most this often (and always at the end)
 
     @staticmethod
     def default_name() -> str:
@@ -128,7 +130,7 @@ def run_worker(engine: Engine, assets_dir: Path, opts: generate.EngineOptions, c
     if cfg.campaign is not None:
         with engine.connect() as conn:
             cid = claims.campaign_id(conn, cfg.campaign)
-    t0, idle_since = time.monotonic(), None
+    t0, idle_since, last_metrics = time.monotonic(), None, float("-inf")
     while True:
         c = claims.claim(engine, cfg.worker, cfg.shard_size, cfg.lease_s, cid, cfg.max_claims)
         if c is None:
@@ -147,11 +149,17 @@ def run_worker(engine: Engine, assets_dir: Path, opts: generate.EngineOptions, c
                    generate_fn or generate.generate_jobs)
         report.elapsed_s = time.monotonic() - t0
         report.model_loads = models.load_count - loads0
+        if time.monotonic() - last_metrics >= cfg.metrics_every_s:  # queue depth is a count: not after every shard
+            last_metrics = time.monotonic()
+            depth = _write_metrics(engine, report, cid, flow_run_id)
+            if on_shard is not None:
+                on_shard(report, depth)
+    report.elapsed_s = time.monotonic() - t0
+    report.model_loads = models.load_count - loads0
+    if report.shards:
         depth = _write_metrics(engine, report, cid, flow_run_id)
         if on_shard is not None:
             on_shard(report, depth)
-    report.elapsed_s = time.monotonic() - t0
-    report.model_loads = models.load_count - loads0
     return report
 
 
