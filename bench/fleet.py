@@ -195,7 +195,8 @@ def main() -> None:
            "versions": {p: version(p) for p in ("prefect", "sqlalchemy", "psycopg")},
            "command": "python bench/fleet.py " + " ".join(sys.argv[1:]),
            "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    dest = ROOT / "bench" / "results" / f"fleet-{engine.dialect.name}.json"
+    suffix = "" if args.gen_s == 2.0 else f"-gen{args.gen_s:g}s"
+    dest = ROOT / "bench" / "results" / f"fleet-{engine.dialect.name}{suffix}.json"
     dest.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
 

@@ -9,9 +9,10 @@ Claimable: ``pending``, or ``running`` under a claim whose lease has expired (it
 run in-process by ``wanflow run`` (status running, no claim) is never taken. A job whose lease has expired
 ``max_claims`` times is marked failed (it kills its workers) instead of being claimed forever.
 
-PostgreSQL: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` — concurrent claimers skip each
-other's rows instead of waiting or double-claiming. SQLite: the same statement inside ``BEGIN IMMEDIATE`` (the
-database's single write lock is taken before anything is read), so two claimers are serialised.
+PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` then ``UPDATE … WHERE id IN (…)`` in one transaction —
+concurrent claimers skip each other's rows instead of waiting or double-claiming. SQLite: the same statements
+inside ``BEGIN IMMEDIATE`` (the database's single write lock is taken before anything is read), so two claimers
+are serialised.
 Times are the workers' UTC clocks (keep them in NTP sync; leases are tens of seconds to minutes).
 """
 
@@ -83,9 +84,18 @@ def claim(engine: Engine, worker: str, n: int, lease_s: float, campaign: int | N
                      .values(status=JobStatus.failed, finished_at=now, lease_expires_at=None,
                              error=f"lease expired {max_claims} times: the workers that claimed it died or hung")
                      .execution_options(synchronize_session=False))
-        ids = (select(J.id).where(*scope, claimable(now)).order_by(J.id).limit(n)
-               .with_for_update(skip_locked=True))
-        result = conn.execute(update(J).where(J.id.in_(ids.scalar_subquery()))
+        # Two index range scans instead of one OR over the whole campaign (which would walk every finished job
+        # on each claim): jobs whose lease expired first (running rows are few), then the oldest pending ones
+        # (index status, campaign_id, id gives them in order).
+        ids = list(conn.scalars(select(J.id).where(*scope, J.status == JobStatus.running, J.claim_token.is_not(None),
+                                                   J.lease_expires_at < now)
+                                .order_by(J.id).limit(n).with_for_update(skip_locked=True)))
+        if len(ids) < n:
+            ids += conn.scalars(select(J.id).where(J.status == JobStatus.pending, *scope).order_by(J.id)
+                                .limit(n - len(ids)).with_for_update(skip_locked=True))
+        if not ids:
+            return None
+        result = conn.execute(update(J).where(J.id.in_(ids), claimable(now))  # rows locked (PG) / db locked (SQLite)
                               .values(status=JobStatus.running, claim_token=token, claimed_by=worker,
                                       lease_expires_at=expires, claims=J.claims + 1, attempts=J.attempts + 1,
                                       started_at=now, error=None)

@@ -10,7 +10,7 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -160,6 +160,8 @@ class Run(Base):
 
 class GenerationJob(Base):
     __tablename__ = "generation_jobs"
+    # claims take the oldest pending jobs of a campaign in index order (catalog/claims.py)
+    __table_args__ = (Index("ix_generation_jobs_claim_order", "status", "campaign_id", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)

@@ -22,6 +22,7 @@ from catalog.summary import run_summary
 from flows import progress
 from flows.settings import Settings
 from governance import tracking
+from flows.fleet import slot_if_deployed
 from flows.intake import registry_for, validate
 from governance.brief import Brief
 from governance.registry import ResolvedModel
@@ -58,7 +59,8 @@ def campaign(brief_path: str, settings: Settings | None = None, gpu_workers: int
     bar.done(len(done))
     checks = [check_clip.submit(settings, asset_id, brief.brand) for asset_id in done]
     for batch in batches:
-        state = generate_batch(settings, batch, on_step=bar.for_batch(len(batch)), return_state=True)
+        with slot_if_deployed(settings):  # on a gpu pool worker: the card's strict slot, as generate-shard holds it
+            state = generate_batch(settings, batch, on_step=bar.for_batch(len(batch)), return_state=True)
         if not state.is_completed():  # failed jobs are recorded as failed; the rest of the campaign proceeds
             log.error("jobs %s failed: %s", batch, state.message)
         made = state.result() if state.is_completed() else clips_of(settings, batch)

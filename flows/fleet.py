@@ -99,6 +99,18 @@ def gpu_slot(name: str, settings: Settings) -> Callable[[], AbstractContextManag
     return held
 
 
+def slot_if_deployed(settings: Settings) -> AbstractContextManager:
+    """The card's slot for in-process generation (campaign with gpu_workers=0, revisions) when the flow run
+    comes from a deployment — i.e. a `gpu` pool worker shares the card with generate-shard runs. A run from
+    the CLI on a laptop (no deployment) needs no slot and no Prefect server."""
+    from contextlib import nullcontext
+
+    if runtime.deployment.id is None:
+        return nullcontext()
+    check_slot(settings.gpu_slot)
+    return gpu_slot(settings.gpu_slot, settings)()
+
+
 @flow(name="generate-shard", log_prints=True)
 def generate_shard(campaign: str | None = None, slot: str | None = None, shard_size: int | None = None,
                    lease_seconds: float | None = None, idle_exit_seconds: float = 0.0, qc: bool = True,

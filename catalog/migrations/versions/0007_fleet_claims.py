@@ -32,6 +32,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('claims', sa.Integer(), server_default='0', nullable=False))
         batch_op.create_index(batch_op.f('ix_generation_jobs_claim_token'), ['claim_token'], unique=False)
         batch_op.create_index(batch_op.f('ix_generation_jobs_lease_expires_at'), ['lease_expires_at'], unique=False)
+        batch_op.create_index('ix_generation_jobs_claim_order', ['status', 'campaign_id', 'id'], unique=False)
 
     op.create_table(
         'shard_runs',
@@ -81,6 +82,7 @@ def downgrade() -> None:
     op.drop_table('worker_metrics')
     op.drop_table('shard_runs')
     with op.batch_alter_table('generation_jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_generation_jobs_claim_order')
         batch_op.drop_index(batch_op.f('ix_generation_jobs_lease_expires_at'))
         batch_op.drop_index(batch_op.f('ix_generation_jobs_claim_token'))
         batch_op.drop_column('claims')
