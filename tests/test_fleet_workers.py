@@ -123,6 +123,16 @@ def test_two_workers_share_one_gpu_slot_and_make_every_clip_once(pg_settings, tm
         last = {m.worker: m for m in sorted(metrics, key=lambda m: m.id)}
         assert all(m.clips_per_hour > 0 and 0 < m.gpu_busy_fraction <= 1 for m in last.values())
         assert last["a"].clips + last["b"].clips == CLIPS
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    out = CliRunner().invoke(app, ["fleet", "status", "fleet-shared", "--json"],
+                             env={"WANFLOW_CATALOG_URL": pg_settings.catalog_db_url})
+    assert out.exit_code == 0, out.output
+    status = json.loads(out.output)
+    assert status["jobs"] == {"done": CLIPS} and status["queue_depth"] == 0 and status["claims_held"] == 0
+    assert {w["worker"]: w["clips"] for w in status["workers"]} == {w: r["clips"] for w, r in reports.items()}
 
 
 def test_a_worker_killed_mid_shard_loses_and_duplicates_nothing(pg_settings, tmp_path):
@@ -170,7 +180,19 @@ def test_a_worker_killed_mid_shard_loses_and_duplicates_nothing(pg_settings, tmp
 
 
 def test_a_missing_gpu_slot_fails_before_any_job_is_claimed(pg_settings, tmp_path):
-    job_ids = _plan(pg_settings, tmp_path, "fleet-noslot")
+    brief = tmp_path / "brief.yaml"
+    _plan(pg_settings, tmp_path, "fleet-noslot-warm")  # builds the stand-in; then plan a brief with the CLI
+    brief.write_text(brief.read_text().replace("fleet-noslot-warm", "fleet-noslot"))
+    env = {**os.environ, "WANFLOW_HOME": str(pg_settings.home), "WANFLOW_CATALOG_URL": pg_settings.catalog_db_url}
+    planned = subprocess.run([sys.executable, "-m", "flows.cli", "fleet", "plan", str(brief)], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    assert f"fleet-noslot: {CLIPS} job(s) planned" in " ".join(planned.stdout.split())
+    with session_scope(engine_for(pg_settings.catalog_db_url)) as s:
+        from catalog.models import Campaign
+
+        cid = s.scalar(select(Campaign.id).where(Campaign.name == "fleet-noslot"))
+        job_ids = list(s.scalars(select(GenerationJob.id).where(GenerationJob.campaign_id == cid)))
     log = tmp_path / "worker.log"
     proc = _worker(pg_settings, "fleet-noslot", "no-such-gpu-slot", "w", log)
     proc.communicate(timeout=120)
