@@ -6,6 +6,9 @@ from catalog.db import session_scope
 from catalog.models import Brief, Campaign, GenerationJob, ItemStatus, ModelVersion, PromptItem
 
 
+PARAMS = {"width": 16, "height": 16, "num_frames": 5, "fps": 16, "steps": 1, "guidance": 1.0}
+
+
 def pending_jobs(engine, n: int, campaign: str = "fleet-test") -> list[int]:
     with session_scope(engine) as s:
         c = Campaign(name=campaign, brand="acme")
@@ -24,7 +27,7 @@ def pending_jobs(engine, n: int, campaign: str = "fleet-test") -> list[int]:
             s.add(item)
             s.flush()
             job = GenerationJob(idempotency_key=f"{campaign}-{i:06d}", campaign_id=c.id, item_id=item.id,
-                                model_version_id=mv.id, variant_index=0, seed=i, params={})
+                                model_version_id=mv.id, variant_index=0, seed=i, params=PARAMS)
             s.add(job)
             s.flush()
             ids.append(job.id)

@@ -108,3 +108,76 @@ def test_bad_claim_arguments_are_named(catalog_url):
     engine = engine_for(catalog_url)
     with pytest.raises(ValueError, match="n must be"):
         claims.claim(engine, "a", 0, 10)
+
+
+def test_worker_that_loses_its_lease_records_nothing_and_gives_the_rest_back(catalog_url, tmp_path):
+    """A worker stalls past its lease mid-shard; another worker claims the job; the first one's write is refused
+    (LeaseLost), the shard is recorded as lost, and the jobs it still held go straight back to the queue."""
+    import contextlib
+
+    from catalog.models import ShardRun
+    from wan_tasks.fleet import WorkerConfig, run_worker
+    from wan_tasks.generate import EngineOptions
+
+    engine = engine_for(catalog_url)
+    ids = pending_jobs(engine, 3)
+    taken: list[claims.Claim] = []
+
+    def stalls_then_writes(engine, job_ids, assets_dir, opts, on_step=None, claim=None):  # noqa: ANN001
+        with session_scope(engine) as s:  # this worker stalled: its lease ran out...
+            s.get(GenerationJob, job_ids[0]).lease_expires_at = claims.utcnow()
+        taken.append(claims.claim(engine, "other", 1, 60))  # ...and another worker took the job over
+        with session_scope(engine) as s:
+            claims.finish(s, job_ids[0], claim)  # the stalled worker's write: refused
+        return [job_ids[0]]
+
+    cfg = WorkerConfig(worker="stalled", slot="none", shard_size=3, lease_s=60, campaign="fleet-test", poll_s=0.05,
+                       idle_exit_s=0)
+    opts = EngineOptions(device="cpu", max_batch=1)  # one job per batch: the takeover happens in the first
+    done: list = []
+    import threading
+
+    def finish_other() -> None:  # the other worker records its job, so the campaign can finish
+        while not taken:
+            time.sleep(0.02)
+        with session_scope(engine) as s:
+            claims.finish(s, taken[0].job_ids[0], taken[0].token)
+        done.append(True)
+
+    t = threading.Thread(target=finish_other)
+    t.start()
+    report = run_worker(engine, tmp_path, opts, cfg, contextlib.nullcontext, generate_fn=_after_first(stalls_then_writes))
+    t.join(10)
+    assert taken[0].job_ids == [ids[0]] and done
+    with session_scope(engine) as s:
+        first = s.scalars(select(ShardRun).order_by(ShardRun.id)).first()
+        assert first.status == "lost" and "no longer holds it" in first.error
+        jobs = {j.id: j for j in s.scalars(select(GenerationJob))}
+    assert jobs[ids[0]].claimed_by == "other" and jobs[ids[0]].status == JobStatus.done
+    # the two jobs the stalled worker still held were released at once and claimed again (by itself, here)
+    assert all(jobs[j].status == JobStatus.done and jobs[j].claims == 2 for j in ids[1:])
+    assert report.lost == 1 and report.clips == 2
+
+
+def _after_first(first_call):  # noqa: ANN001
+    """The stalling generate_fn for the first batch; afterwards one that records normally under the claim."""
+    from catalog.models import Asset, AssetKind
+
+    calls = []
+
+    def generate_fn(engine, job_ids, assets_dir, opts, on_step=None, claim=None):  # noqa: ANN001
+        calls.append(job_ids)
+        if len(calls) == 1:
+            return first_call(engine, job_ids, assets_dir, opts, on_step, claim)
+        out = []
+        for j in job_ids:
+            with session_scope(engine) as s:
+                claims.finish(s, j, claim)
+                a = Asset(kind=AssetKind.raw_clip, job_id=j, uri=f"/x/{j}.mp4", sha256="0" * 64, size=1, width=16,
+                          height=16)
+                s.add(a)
+                s.flush()
+                out.append(a.id)
+        return out
+
+    return generate_fn

@@ -189,6 +189,7 @@ def _run_shard(engine: Engine, assets_dir: Path, opts: generate.EngineOptions, c
                                 on_clips(new)  # QC starts now, on CPU, while the next batch generates
                         except claims.LeaseLost as exc:
                             status, error = "lost", str(exc)
+                            claims.release(engine, c.token)  # what it still holds goes back to the queue now
                             break
                         except Exception as exc:  # noqa: BLE001 - the batch's jobs are recorded failed; go on
                             status, error = "failed", f"{type(exc).__name__}: {exc}"
