@@ -201,3 +201,39 @@ def test_a_missing_gpu_slot_fails_before_any_job_is_claimed(pg_settings, tmp_pat
     with session_scope(engine_for(pg_settings.catalog_db_url)) as s:
         jobs = s.scalars(select(GenerationJob).where(GenerationJob.id.in_(job_ids))).all()
         assert {(j.status, j.claims) for j in jobs} == {(JobStatus.pending, 0)}
+
+
+def test_generation_under_a_claim_taken_over_mid_batch_records_and_writes_nothing(settings, tmp_path):
+    """The real generation stage (tiny Wan, ffmpeg) under a claim that another worker takes over while the
+    batch denoises: the clip is not recorded and its file is not put in place; the new holder's is."""
+    from catalog import claims
+    from wan_tasks.generate import EngineOptions, generate_jobs
+
+    job_ids = _plan(settings, tmp_path, "fleet-takeover")
+    engine = engine_for(settings.catalog_db_url)
+    with session_scope(engine) as s:
+        cid = s.get(GenerationJob, job_ids[0]).campaign_id
+    slow = claims.claim(engine, "slow", 1, 60, cid)
+    taken: list = []
+
+    def takeover(step: int, steps: int) -> None:
+        if not taken:  # the slow worker's lease runs out while it denoises; another worker claims the job
+            with session_scope(engine) as s:
+                s.get(GenerationJob, slow.job_ids[0]).lease_expires_at = claims.utcnow()
+            taken.append(claims.claim(engine, "fast", 1, 60, cid))
+
+    opts = EngineOptions(device="cpu")
+    assert generate_jobs(engine, slow.job_ids, settings.assets_dir, opts, on_step=takeover, claim=slow.token) == []
+    fast = taken[0]
+    assert fast.job_ids == slow.job_ids
+    with session_scope(engine) as s:
+        assert s.scalar(select(Asset).where(Asset.job_id == slow.job_ids[0])) is None
+        assert s.get(GenerationJob, slow.job_ids[0]).status == JobStatus.running  # still the fast worker's
+    clips_dir = settings.assets_dir / "clips" / "fleet-takeover"
+    assert not list(clips_dir.glob("*.mp4")) and not list(clips_dir.glob(".*"))  # nothing placed, nothing left
+    [asset_id] = generate_jobs(engine, fast.job_ids, settings.assets_dir, opts, claim=fast.token)
+    with session_scope(engine) as s:
+        asset, job = s.get(Asset, asset_id), s.get(GenerationJob, fast.job_ids[0])
+        assert (job.status, job.claims, job.claimed_by) == (JobStatus.done, 2, "fast")
+        assert hashlib.sha256(Path(asset.uri).read_bytes()).hexdigest() == asset.sha256
+    assert [p.name for p in clips_dir.iterdir()] == [Path(asset.uri).name]
