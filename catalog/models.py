@@ -10,7 +10,7 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -160,6 +160,8 @@ class Run(Base):
 
 class GenerationJob(Base):
     __tablename__ = "generation_jobs"
+    # claims take the oldest pending jobs of a campaign in index order (catalog/claims.py)
+    __table_args__ = (Index("ix_generation_jobs_claim_order", "status", "campaign_id", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
@@ -181,6 +183,12 @@ class GenerationJob(Base):
     memory_policy: Mapped[str | None] = mapped_column(String(32))
     dtype: Mapped[str | None] = mapped_column(String(16))
     batch: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The claim a fleet worker holds (catalog/claims.py): only the holder of the current token may record the
+    # clip; a lease that runs out lets another worker claim the job again (claims counts how often).
+    claim_token: Mapped[str | None] = mapped_column(String(32), index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    claims: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -346,3 +354,38 @@ class QcValidation(Base):
     failed: Mapped[int]
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ShardRun(Base):
+    """One shard a fleet worker claimed: its jobs, and when the worker held its GPU slot (Prefect limit)."""
+
+    __tablename__ = "shard_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    worker: Mapped[str] = mapped_column(String(128))
+    slot: Mapped[str] = mapped_column(String(128), index=True)  # the global concurrency limit's name
+    claim_token: Mapped[str] = mapped_column(String(32))
+    job_ids: Mapped[list[int]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | lost | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    prefect_flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    gpu_started_at: Mapped[datetime | None]
+    gpu_finished_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class WorkerMetric(Base):
+    """A fleet worker's figures after each shard: clips/hour, GPU busy fraction, queue depth (also in MLflow)."""
+
+    __tablename__ = "worker_metrics"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker: Mapped[str] = mapped_column(String(128), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    prefect_flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    clips: Mapped[int]
+    clips_per_hour: Mapped[float] = mapped_column(Float)
+    gpu_busy_fraction: Mapped[float] = mapped_column(Float)
+    queue_depth: Mapped[int]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -22,6 +22,7 @@ from catalog.summary import run_summary
 from flows import progress
 from flows.settings import Settings
 from governance import tracking
+from flows.fleet import slot_if_deployed
 from flows.intake import registry_for, validate
 from governance.brief import Brief
 from governance.registry import ResolvedModel
@@ -30,7 +31,12 @@ from wan_tasks.tasks import (check_clip, clips_of, generate_batch, plan_batches,
 
 
 @flow(name="campaign", log_prints=True)
-def campaign(brief_path: str, settings: Settings | None = None) -> dict[str, Any]:
+def campaign(brief_path: str, settings: Settings | None = None, gpu_workers: int = 0) -> dict[str, Any]:
+    """Run a campaign brief. ``gpu_workers`` = 0: generate here, batch after batch. N ≥ 1: shard the jobs
+    across N GPU workers — this flow run is one of them, and it starts N-1 `generate-shard` flow runs on the
+    `gpu` work pool (each claims shards in the catalog and generates them in its card's slot)."""
+    if gpu_workers < 0:
+        raise ValueError(f"gpu_workers must be ≥ 0, got {gpu_workers!r}")
     settings = settings or Settings()
     settings.ensure_dirs()
     log = get_run_logger()
@@ -45,12 +51,16 @@ def campaign(brief_path: str, settings: Settings | None = None) -> dict[str, Any
     log.info("%s: %d jobs planned with %s/%d (%s)", brief.campaign, len(job_ids), model.registry_name,
              model.version, model.label)
 
+    if gpu_workers:
+        shard_workers(settings, brief.campaign, gpu_workers)  # generation + QC, sharded; waits for the fleet
+        return finish_qc(settings, brief, model, brief_id, run_id, mlflow_run_id, job_ids)
     batches, done = plan_batches(settings, job_ids)  # jobs grouped by shape, sized by the memory budget
     bar = progress.start("generate", total=len(job_ids))
     bar.done(len(done))
     checks = [check_clip.submit(settings, asset_id, brief.brand) for asset_id in done]
     for batch in batches:
-        state = generate_batch(settings, batch, on_step=bar.for_batch(len(batch)), return_state=True)
+        with slot_if_deployed(settings):  # on a gpu pool worker: the card's strict slot, as generate-shard holds it
+            state = generate_batch(settings, batch, on_step=bar.for_batch(len(batch)), return_state=True)
         if not state.is_completed():  # failed jobs are recorded as failed; the rest of the campaign proceeds
             log.error("jobs %s failed: %s", batch, state.message)
         made = state.result() if state.is_completed() else clips_of(settings, batch)
@@ -59,10 +69,49 @@ def campaign(brief_path: str, settings: Settings | None = None) -> dict[str, Any
     for c in checks:
         c.wait()
     progress.stop(bar)
+    return finish_qc(settings, brief, model, brief_id, run_id, mlflow_run_id, job_ids)
 
+
+def finish_qc(settings: Settings, brief: Brief, model: ResolvedModel, brief_id: int, run_id: int, mlflow_run_id: str,
+              job_ids: list[int]) -> dict[str, Any]:
     validation = validate_qc(settings, brief.campaign, brief.brand, run_id)
     report = qc_report(settings, brief.campaign, brief.brand.name, run_id, validation["id"])
     return finish_run(settings, brief, model, brief_id, run_id, mlflow_run_id, job_ids, validation, report)
+
+
+SHARD_DEPLOYMENT = "generate-shard/generate-shard"
+
+
+def shard_workers(settings: Settings, campaign_name: str, n: int) -> dict[str, Any]:
+    """Start n-1 `generate-shard` runs on the gpu pool, work as the n-th, then wait for the others to end."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelled
+
+    from flows.fleet import generate_shard
+
+    log = get_run_logger()
+    others = [run_deployment(SHARD_DEPLOYMENT, parameters={"campaign": campaign_name}, timeout=0,
+                             flow_run_name=f"{campaign_name}-shard-worker-{i + 1}") for i in range(n - 1)]
+    here = generate_shard(campaign=campaign_name, settings=settings)
+    pending = {r.id for r in others}
+    with get_client(sync_client=True) as client:
+        while pending:  # their QC must be finished before the campaign's QC is validated
+            for fid in list(pending):
+                state = client.read_flow_run(fid).state
+                if state is not None and (state.is_scheduled() or state.is_pending()):
+                    # the campaign's jobs are all finished: a run no worker has started yet has nothing to do
+                    client.set_flow_run_state(fid, Cancelled(message=f"{campaign_name}: no jobs left"), force=True)
+                    pending.discard(fid)
+                elif state is not None and state.is_final():
+                    pending.discard(fid)
+                    if not state.is_completed():
+                        log.error("shard worker run %s ended %s: %s", fid, state.name, state.message)
+            if pending:
+                import time
+
+                time.sleep(2)
+    return here
 
 
 def resolve_model(settings: Settings, ref: str) -> ResolvedModel:

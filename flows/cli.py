@@ -423,12 +423,22 @@ def models_presets() -> None:
 @db_app.command("upgrade")
 @_guard
 def db_upgrade() -> None:
-    """Apply catalog migrations (Alembic) to the configured database."""
+    """Apply catalog migrations (Alembic) to the configured database; says from which revision to which."""
+    from sqlalchemy import make_url
+
     from catalog.db import current_revision, make_engine, upgrade
 
     url = _settings().catalog_db_url
+    engine = make_engine(url)
+    before = current_revision(engine)
     upgrade(url)
-    console.print(f"catalog at revision {current_revision(make_engine(url))}: {url}")
+    after = current_revision(engine)
+    engine.dispose()
+    shown = make_url(url).render_as_string(hide_password=True)
+    if before == after:
+        console.print(f"catalog already at revision {after}: {shown}")
+    else:
+        console.print(f"catalog upgraded from revision {before or '(empty database)'} to {after}: {shown}")
 
 
 @app.command()
@@ -487,6 +497,12 @@ def demo(brief: Annotated[Path, typer.Option(help="Brief to run.")] = EXAMPLE_BR
 from flows.cli_provenance import register as register_provenance  # noqa: E402
 
 register_provenance(app, _guard, console, _settings, InputError)
+from flows.cli_fleet import register as register_fleet  # noqa: E402
+
+register_fleet(app, _guard, console, _settings, InputError)
+from flows.cli_stack import register as register_stack  # noqa: E402
+
+register_stack(app, _guard, console, _settings, InputError)
 
 # The review dashboard's commands (review serve/policy/due, users, audit, revisions) live beside this file.
 from flows import cli_review  # noqa: E402,F401

@@ -16,6 +16,7 @@ ensure_prefect_home()
 from prefect import flow, get_run_logger  # noqa: E402
 
 from catalog.db import engine_for, session_scope
+from flows.fleet import slot_if_deployed
 from flows.settings import Settings
 from governance.revisions import waiting_revisions
 from governance.brand import BrandProfile, load_brand
@@ -45,7 +46,8 @@ def revisions(campaign: str | None = None, settings: Settings | None = None) -> 
         job_ids = waiting_revisions(s, campaign)
     checks, failed, clips = [], 0, []
     for job_id in job_ids:
-        state = generate_clip(settings, job_id, return_state=True)
+        with slot_if_deployed(settings):  # on a gpu pool worker: the card's strict slot
+            state = generate_clip(settings, job_id, return_state=True)
         if state.is_completed():
             clips.append(state.result())
             brand = brand_of_job(settings, job_id)  # the campaign's own brand rules, as in the campaign flow

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     encode_workers: int = Field(default=0, ge=0, description="Parallel encoder processes; 0 = the CPU count.")
     publish_retries: int = Field(default=2, ge=0, description="Retries of a failed delivery before it is recorded as failed.")
     publish_retry_delay_s: float = Field(default=2.0, ge=0, description="Seconds between delivery retries.")
+    # --- fleet (wan_tasks/fleet.py, flows/fleet.py, catalog/claims.py) ---
+    gpu_slot: str = Field(default="wanflow-gpu-0", description="Prefect global concurrency limit of this worker's card.")
+    worker_name: str | None = Field(default=None, description="Fleet worker name; default host:pid.")
+    shard_size: int = Field(default=4, ge=1, le=1024, description="Jobs a GPU worker claims at once.")
+    lease_s: float = Field(default=120.0, gt=0, description="A claim not renewed for this long may be taken over.")
+    max_claims: int = Field(default=3, ge=1, description="A job whose lease expired this often is failed as poison.")
+    slot_lease_s: float = Field(default=300.0, ge=60, description="Lease of a held GPU slot on the Prefect server (≥ 60).")
+    slot_timeout_s: float | None = Field(default=None, gt=0, description="Give up waiting for a GPU slot after this.")
 
     @cached_property
     def home_dir(self) -> Path:

@@ -25,6 +25,9 @@ BOOTSTRAP = {"wan-t2v": TINY_VARIANT, "wan-i2v": TINY_I2V_VARIANT}  # what a fre
 REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?:@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>[1-9][0-9]*))$")
 
 
+SERVER_PATH_SCHEME = "wanflow-path://"
+
+
 class ModelRefError(ValueError):
     """A model reference that is malformed or names nothing in the registry."""
 
@@ -129,8 +132,18 @@ class Registry:
             if mv.tags.get("weights_sha256") == digest and mv.tags.get("variant") == variant:
                 return int(mv.version)
         tags = {"variant": variant, "weights_sha256": digest, "stand_in": str(stand_in).lower()}
-        mv = self.client.create_model_version(name, source=str(source), tags=tags, description=description)
+        mv = self.client.create_model_version(name, source=self._registry_source(source), tags=tags,
+                                              description=description)
         return int(mv.version)
+
+    def _registry_source(self, source: Path | str) -> str:
+        """An MLflow tracking *server* refuses local paths as sources (it cannot vouch for them); there the
+        folder (or hub id) is written as ``wanflow-path://…``, which resolve() reads back. The path must be the
+        same on every worker (shared storage), as with the embedded store."""
+        text = str(Path(source).resolve()) if Path(source).is_dir() else str(source)
+        if self.tracking_uri.startswith(("http://", "https://")) and "://" not in text:
+            return SERVER_PATH_SCHEME + text
+        return text
 
     def ensure_bootstrap(self, name: str = "wan-t2v") -> None:
         """On a fresh store: build the stand-in for `name` and make it `name@champion` (labelled as a stand-in)."""
@@ -162,7 +175,7 @@ class Registry:
         _refuse_random(ref, mv)
         return ResolvedModel(
             registry_name=name, version=int(mv.version), variant=mv.tags.get("variant", "unknown"),
-            source=mv.source, weights_sha256=mv.tags.get("weights_sha256", ""),
+            source=mv.source.removeprefix(SERVER_PATH_SCHEME), weights_sha256=mv.tags.get("weights_sha256", ""),
             stand_in=mv.tags.get("stand_in") == "true",
         )
 

@@ -49,3 +49,28 @@ def run_url(tracking_uri: str, run_id: str, ui: str = "http://127.0.0.1:5000") -
     client = _client(tracking_uri)
     exp_id = client.get_run(run_id).info.experiment_id
     return f"{ui}/#/experiments/{exp_id}/runs/{run_id}"
+
+
+WORKERS_EXPERIMENT = "wanflow-workers"
+
+
+def log_worker(tracking_uri: str, artifacts_dir: Path, report: dict[str, Any], series: list[dict[str, Any]]) -> str:
+    """One MLflow run per GPU worker session: its final figures, and clips/GPU busy/clips per hour per shard."""
+    from mlflow.entities import Metric
+
+    client = _client(tracking_uri)
+    exp = client.get_experiment_by_name(WORKERS_EXPERIMENT)
+    exp_id = exp.experiment_id if exp is not None else client.create_experiment(
+        WORKERS_EXPERIMENT, artifact_location=(artifacts_dir / WORKERS_EXPERIMENT).resolve().as_uri())
+    run = client.create_run(exp_id, run_name=report["worker"],
+                            tags={"wanflow.worker": report["worker"], "wanflow.slot": report["slot"],
+                                  "wanflow.campaign": str(report.get("campaign") or "any")})
+    import time
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(point[k]), now, step) for step, point in enumerate(series, 1)
+               for k in ("clips", "clips_per_hour", "gpu_busy_fraction", "queue_depth")]
+    metrics += [Metric(k, float(report[k]), now, 0) for k in ("shards", "lost", "failed", "model_loads", "elapsed_s")]
+    client.log_batch(run.info.run_id, metrics=metrics)
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id

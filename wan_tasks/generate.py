@@ -113,8 +113,15 @@ def _batch_size(mv: ModelVersion, key: tuple, n: int, device: str, opts: EngineO
 
 
 def generate_jobs(engine: Engine, job_ids: list[int], assets_dir: Path, opts: EngineOptions = EngineOptions(),
-                  on_step: OnStep | None = None) -> list[int]:
-    """Generate one batch of jobs (skipping finished ones). Returns the raw clips' asset ids, in job order."""
+                  on_step: OnStep | None = None, claim: str | None = None) -> list[int]:
+    """Generate one batch of jobs (skipping finished ones). Returns the raw clips' asset ids, in job order.
+
+    With ``claim`` (a fleet worker's token, catalog/claims.py) only jobs that token still holds are made, and
+    each clip is recorded (and renamed into place) only if the token still holds its job; a job taken over
+    meanwhile is left to its new holder (its id is missing from the result).
+    """
+    from catalog import claims
+
     todo, out = [], {}
     with session_scope(engine) as s:
         for job_id in job_ids:
@@ -122,8 +129,11 @@ def generate_jobs(engine: Engine, job_ids: list[int], assets_dir: Path, opts: En
             if (asset_id := _done(s, job)) is not None:
                 out[job_id] = asset_id
                 continue
+            if claim is not None and not claims.holds(s, job_id, claim):
+                continue  # taken over by another worker: not ours to make
             item = s.get(PromptItem, job.item_id)
-            job.status, job.attempts, job.started_at = JobStatus.running, job.attempts + 1, utcnow()
+            if claim is None:  # a claim already marked its jobs running and counted the attempt
+                job.status, job.attempts, job.started_at = JobStatus.running, job.attempts + 1, utcnow()
             job.device = models.resolve_device(opts.device)
             todo.append((job_id, request(job, item), clip_path(assets_dir, s.get(Campaign, job.campaign_id).name,
                                                                job, item.item_key), job.params["fps"]))
@@ -132,19 +142,22 @@ def generate_jobs(engine: Engine, job_ids: list[int], assets_dir: Path, opts: En
         if todo:
             source, variant = mv.source, mv.variant
     if not todo:
-        return [out[j] for j in job_ids]
+        return [out[j] for j in job_ids if j in out]
     try:
         verify_inputs(verify)
         made = make_clips(source, variant, [r for _, r, _, _ in todo], opts, on_step, lora)
     except Exception as exc:
-        _fail(engine, [j for j, *_ in todo], exc)
+        if not isinstance(exc, claims.LeaseLost):  # a lost lease aborts the batch; the jobs are someone else's
+            _fail(engine, [j for j, *_ in todo], exc, claim)
         raise
     write_error: Exception | None = None
     for i, (job_id, _, dest, fps) in enumerate(todo):
         try:
-            out[job_id] = _record(engine, job_id, i, [j for j, *_ in todo], made, dest, fps)
+            out[job_id] = _record(engine, job_id, i, [j for j, *_ in todo], made, dest, fps, claim)
+        except claims.LeaseLost:
+            continue  # another worker holds this job now and records it; this clip is thrown away
         except OSError as exc:  # this clip could not be written; the others are kept
-            _fail(engine, [job_id], exc)
+            _fail(engine, [job_id], exc, claim)
             write_error = write_error or exc
     if write_error is not None:
         raise write_error  # an I/O failure: the task is retried; finished jobs are skipped then
@@ -187,15 +200,34 @@ def clips_of(engine: Engine, job_ids: list[int]) -> list[int]:
 
 
 def _record(engine: Engine, job_id: int, index: int, batch_ids: list[int], made: dict[str, Any], dest: Path,
-            fps: int) -> int:
+            fps: int, claim: str | None = None) -> int:
     result, n = made["result"], len(batch_ids)
     frames = result.frames[index]
     t = time.perf_counter()
-    info = media.write_clip(frames, fps, dest)
+    # Under a claim the clip is encoded beside its place and renamed in only once the claim is confirmed, in
+    # the transaction that records it: a worker that lost its lease never replaces the holder's file.
+    staged = dest.with_name(f".{dest.name}.{claim}.mp4") if claim else dest
+    info = media.write_clip(frames, fps, staged)
     encode_s = time.perf_counter() - t
     share = {k: round(v / n, 4) for k, v in result.timings.items()}
     on_gpu = made["device"].startswith("cuda")
+    try:
+        return _store(engine, job_id, index, batch_ids, made, dest, staged, info, frames, encode_s, share, on_gpu,
+                      claim)
+    finally:
+        if claim:
+            staged.unlink(missing_ok=True)
+
+
+def _store(engine: Engine, job_id: int, index: int, batch_ids: list[int], made: dict[str, Any], dest: Path,
+           staged: Path, info: Any, frames: Any, encode_s: float, share: dict, on_gpu: bool, claim: str | None) -> int:
+    from catalog import claims
+
+    result, n = made["result"], len(batch_ids)
     with session_scope(engine) as s:
+        if claim is not None:
+            claims.finish(s, job_id, claim)  # first statement: takes the lock or raises LeaseLost
+            staged.replace(dest)
         job = s.get(GenerationJob, job_id)
         job.status, job.error, job.finished_at = JobStatus.done, None, utcnow()
         job.timings = {"load_s": round(made["load_s"] / n, 4), **share, "encode_s": round(encode_s, 4),
@@ -217,10 +249,14 @@ def _record(engine: Engine, job_id: int, index: int, batch_ids: list[int], made:
         return asset.id
 
 
-def _fail(engine: Engine, job_ids: list[int], exc: Exception) -> None:
+def _fail(engine: Engine, job_ids: list[int], exc: Exception, claim: str | None = None) -> None:
+    from catalog import claims
+
     attempts = getattr(exc, "attempts", None)
     with session_scope(engine) as s:
         for job_id in job_ids:
+            if claim is not None and not claims.holds(s, job_id, claim):
+                continue  # no longer ours: its new holder decides
             job = s.get(GenerationJob, job_id)
             job.status, job.error, job.finished_at = JobStatus.failed, f"{type(exc).__name__}: {exc}", utcnow()
             if attempts:
