@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     encode_workers: int = Field(default=0, ge=0, description="Parallel encoder processes; 0 = the CPU count.")
     publish_retries: int = Field(default=2, ge=0, description="Retries of a failed delivery before it is recorded as failed.")
     publish_retry_delay_s: float = Field(default=2.0, ge=0, description="Seconds between delivery retries.")
+    # --- rollout (governance/rollout.py, flows/rollout.py) ---
+    gpu_price_per_hour: float = Field(default=2.50, ge=0, description="Price of one GPU-hour (cost per approved clip).")
+    rollout_policy: Path | None = Field(default=None, description="Rollout gates YAML used when evaluate names none.")
 
     @cached_property
     def home_dir(self) -> Path:

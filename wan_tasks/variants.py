@@ -106,7 +106,7 @@ class Preset:
         return f"huggingface-cli download {self.repo_id} --local-dir <folder>" if self.repo_id else ""
 
 
-_STANDIN_LICENCE = "n/a: wanflow stand-in with seeded random weights (no third-party weights)"
+_STANDIN_LICENCE = "n/a (stand-in)"  # seeded random weights made here: no third-party weights, no licence
 _720 = ((1280, 720), (720, 1280))
 _480 = ((832, 480), (480, 832))
 _1_3B_AT_720P = ("the 1.3B model can render 720p, but its training at that resolution was limited and results "
