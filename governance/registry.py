@@ -1,8 +1,12 @@
 """Which Wan model a campaign gets: MLflow registry versions and aliases, resolved once per campaign.
 
-A registry version is a *reference* to weights (a folder in diffusers format, or a hub id in the local
-Hugging Face cache), not a copy: its tags carry the variant (one of the presets in wan_tasks.variants), the
-weights' sha256 and whether it is a stand-in. On first use on a fresh machine the embedded stand-ins are
+A registry version is a *reference* to weights (a folder in diffusers format, or a hub id — pinned as
+``org/name@revision`` — in the local Hugging Face cache), not a copy: its tags carry the variant (one of the
+presets in wan_tasks.variants), the folder's sha256 and each weight file's (split over numbered tags), whether
+it is a stand-in, and the variant's default parameters, supported sizes, licence and VRAM. The same weights
+registered twice give back the existing version. Aliases: ``champion``, ``challenger`` and per-brand pins
+(``acme-champion``, honoured by :meth:`Registry.resolve` for that brand's ``@champion`` briefs); wanflow moves
+them through governance.rollout, which records and audits every move. On first use on a fresh machine the embedded stand-ins are
 built and registered with alias `champion`: `wan-tiny` as `wan-t2v`, `wan-tiny-i2v` as `wan-i2v`.
 Random-weights mode (benchmarks only) is refused here, both when registering and when resolving.
 """

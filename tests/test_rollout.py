@@ -522,3 +522,37 @@ def test_campaign_with_a_canary_reports_each_arm_in_its_mlflow_run(rsettings, tm
     with session_scope(engine_for(rsettings.catalog_db_url)) as s:
         for j in s.scalars(select(GenerationJob)):
             assert s.get(ModelVersion, j.model_version_id).version == (v2 if j.arm == "canary" else 1)
+
+
+# --- the CLI as a user runs it ----------------------------------------------------------------------------
+
+def test_cli_register_list_alias_promote_and_recall_messages(tmp_path):
+    from test_cli import wanflow
+
+    home = tmp_path / "home"
+    first = wanflow("models", "register", "wan-tiny-large", "--alias", "challenger", home=home)
+    assert first.returncode == 0, first.stderr
+    assert "registered: wan-t2v/2" in first.stdout and "not Wan 14B" in first.stdout
+    again = wanflow("models", "register", "wan-tiny-large", home=home)
+    assert again.returncode == 0 and "already registered (same weights): wan-t2v/2" in again.stdout
+    rows = json.loads(wanflow("models", "list", "--json", home=home).stdout)
+    assert [(r["version"], r["aliases"], r["tags"]["variant"]) for r in rows] == [
+        (1, ["champion"], "wan-tiny"), (2, ["challenger"], "wan-tiny-large")]
+    r = wanflow("models", "register", "wan2.1-t2v-14b", home=home)
+    assert r.returncode == 2 and "--source: required for wan2.1-t2v-14b" in r.stderr
+    r = wanflow("models", "register", "wan2.1-t2v-1.3b", "--source", str(tmp_path / "nowhere"), home=home)
+    assert r.returncode == 2 and "model_index.json missing" in r.stderr and "Traceback" not in r.stderr
+    r = wanflow("models", "alias", "wan-t2v@champion", "2", home=home)
+    assert r.returncode == 2 and "rollout promote" in r.stderr
+    r = wanflow("models", "alias", "wan-t2v@acme-champion", "2", "--reason", "acme trial", home=home)
+    assert r.returncode == 0 and "wan-t2v@acme-champion → wan-t2v/2" in r.stdout
+    r = wanflow("rollout", "promote", home=home)
+    assert r.returncode == 1 and "no rollout evaluation of wan-t2v yet" in r.stderr
+    r = wanflow("rollout", "rollback", home=home)
+    assert r.returncode == 1 and "nothing to roll back" in r.stderr
+    r = wanflow("lineage", "--model", "wan-t2v@champion", home=home)
+    assert r.returncode == 2 and "recall needs a fixed version" in r.stderr
+    r = wanflow("lineage", "--model", "wan-t2v/2", home=home)
+    assert r.returncode == 2 and "no job in this catalog was planned with it" in r.stderr
+    r = wanflow("rollout", "evaluate", "--challenger", "wan-t2v/2", "--policy", str(tmp_path / "none.yaml"), home=home)
+    assert r.returncode == 1 and "none.yaml: no such policy file" in r.stderr
