@@ -160,6 +160,15 @@ def _flow_run_id() -> str | None:
     return str(fid) if fid else None
 
 
+def _canary_md(summary: dict[str, Any]) -> str:
+    c = summary.get("canary")
+    if not c:
+        return ""
+    arms = "".join(f"\n- {arm}: {a['jobs_planned']} jobs, QC pass rate {a['qc_pass_rate']:.0%}, "
+                   f"{a['seconds_per_clip']} s/clip" for arm, a in summary.get("arms", {}).items())
+    return f"\n\nCanary: {c['fraction']:.0%} of the jobs → **{c['model']}** — {c['label']}{arms}"
+
+
 def _markdown(summary: dict[str, Any], brief: Brief) -> str:
     rows = "\n".join(f"| {k} | {v} |" for k, v in summary["clips_by_status"].items())
     rejected = "\n".join(f"- `{r.item.key}` (row {r.item.row}): {r.reason}" for r in brief.rejected) or "- none"
@@ -168,7 +177,7 @@ def _markdown(summary: dict[str, Any], brief: Brief) -> str:
     unmet = "".join(f"\n- unmet: {u}" for u in v["unmet"])
     return f"""# Campaign `{brief.campaign}` — run {summary['run_id']}
 
-Model: **{summary['model']}** — {summary['model_label']}
+Model: **{summary['model']}** — {summary['model_label']}{_canary_md(summary)}
 
 | jobs planned | generated now | reused | QC pass rate | s/clip |
 |---|---|---|---|---|

@@ -132,6 +132,11 @@ def _run_campaign(brief: Path, settings: Settings) -> dict:
 def _print_summary(summary: dict) -> None:
     t = Table(title=f"campaign {summary['campaign']} — run {summary['run_id']}", show_header=False)
     t.add_row("model", f"{summary['model']} — {summary['model_label']}")
+    if summary.get("canary"):
+        c = summary["canary"]
+        t.add_row("canary", f"{c['fraction']:.0%} → {c['model']} — {c['label']}")
+        for arm, a in summary.get("arms", {}).items():
+            t.add_row(f"  {arm}", f"jobs {a['jobs_planned']}, QC pass rate {a['qc_pass_rate']}, s/clip {a['seconds_per_clip']}")
     for k in ("jobs_planned", "jobs_failed", "clips_generated", "clips_reused", "qc_pass_rate", "seconds_per_clip",
               "items_rejected_by_policy"):
         t.add_row(k, str(summary[k]))

@@ -136,17 +136,19 @@ def open_ab_round(session: Session, evaluation: RolloutEvaluation, seed: int = 0
     existing = session.scalar(select(func.count()).select_from(AbPair).where(AbPair.evaluation_id == evaluation.id))
     if existing:
         return existing
+    # The arm comes from this evaluation's job lists, not the job's `arm` column: a version that was the
+    # challenger of an earlier evaluation is the champion of the next one, and its clips are reused.
+    arm_of = {job_id: arm for arm in ARMS for job_id in evaluation.metrics.get("job_ids", {}).get(arm, [])}
     rows = session.execute(
-        select(GenerationJob.arm, GenerationJob.item_id, GenerationJob.variant_index, GenerationJob.seed, Asset.id,
+        select(GenerationJob.id, GenerationJob.item_id, GenerationJob.variant_index, GenerationJob.seed, Asset.id,
                PromptItem.item_key)
         .join(Asset, (Asset.job_id == GenerationJob.id) & (Asset.kind == AssetKind.raw_clip))
         .join(PromptItem, PromptItem.id == GenerationJob.item_id)
-        .where(GenerationJob.id.in_(evaluation.metrics.get("job_ids", {}).get("champion", [])
-                                    + evaluation.metrics.get("job_ids", {}).get("challenger", [])))
+        .where(GenerationJob.id.in_(list(arm_of)))
     ).all()
     by_key: dict[tuple, dict[str, tuple[int, str]]] = {}
-    for arm, item_id, variant, seed_, asset_id, key in rows:
-        by_key.setdefault((item_id, variant, seed_), {})[arm] = (asset_id, key)
+    for job_id, item_id, variant, seed_, asset_id, key in rows:
+        by_key.setdefault((item_id, variant, seed_), {})[arm_of[job_id]] = (asset_id, key)
     rng = random.Random(f"ab/{evaluation.id}/{seed}")
     pairs = [v for _, v in sorted(by_key.items()) if set(v) == set(ARMS)]
     order = list(range(len(pairs)))

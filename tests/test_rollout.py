@@ -502,6 +502,21 @@ def test_evaluate_flow_end_to_end_with_the_two_stand_ins(rsettings, tmp_path):
     with session_scope(engine) as s:
         assert s.scalar(select(func.count()).select_from(GenerationJob)) == 8
     assert again["id"] != ev["id"] and again["metrics"]["preference"]["status"] == "not run"
+    # the next round: yesterday's challenger is today's champion, its clips reused on the champion's side
+    reg.set_alias("wan-t2v", "champion", v2)
+    other = rsettings.models_dir / "wan-tiny-copy"
+    shutil.copytree(rsettings.models_dir / "wan-tiny", other)
+    (other / "WANFLOW_STANDIN.txt").write_text("another copy\n")
+    v3 = reg.register("wan-t2v", other, "wan-tiny")
+    third = rollout_evaluate(f"wan-t2v/{v3}", str(golden), str(POLICY), ab=True, settings=rsettings)
+    assert third["metrics"]["champion"]["clips"] == 4
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(GenerationJob)) == 12  # only v3's 4 clips are new
+        version_of = {a.id: s.get(ModelVersion, s.get(GenerationJob, a.job_id).model_version_id).version
+                      for a in s.scalars(select(Asset).where(Asset.kind == AssetKind.raw_clip))}
+        pairs = s.scalars(select(AbPair).where(AbPair.evaluation_id == third["id"])).all()
+        assert len(pairs) == 4
+        assert {(version_of[p.champion_asset_id], version_of[p.challenger_asset_id]) for p in pairs} == {(v2, v3)}
 
 
 def test_campaign_with_a_canary_reports_each_arm_in_its_mlflow_run(rsettings, tmp_path):
