@@ -33,14 +33,17 @@ def plots(metrics: dict[str, Any], pref: dict[str, Any]) -> dict[str, bytes]:
     shown = [(k, label) for k, label, _ in COMPARED
              if any(metrics.get(a, {}).get(k) is not None for a in ("champion", "challenger"))]
     if shown:
-        fig = Figure(figsize=(3.0 * len(shown), 2.6), dpi=96)
+        cols = min(3, len(shown))
+        rows = -(-len(shown) // cols)
+        fig = Figure(figsize=(3.2 * cols, 2.6 * rows), dpi=96)
         FigureCanvasAgg(fig)
         for i, (k, label) in enumerate(shown):
-            ax = fig.add_subplot(1, len(shown), i + 1)
+            ax = fig.add_subplot(rows, cols, i + 1)
             vals = [metrics.get(a, {}).get(k) for a in ("champion", "challenger")]
             ax.bar(["champion", "challenger"], [v or 0 for v in vals], color=[COLOURS["champion"], COLOURS["challenger"]])
             for x, v in enumerate(vals):
                 ax.text(x, (v or 0), "not run" if v is None else f"{v:.3g}", ha="center", va="bottom", fontsize=8)
+            ax.set_ylim(0, max(v or 0 for v in vals) * 1.25 or 1.0)
             ax.set_title(label, fontsize=9)
             ax.tick_params(labelsize=8)
         fig.tight_layout()
