@@ -69,7 +69,7 @@ def main() -> None:
         "catalog": "postgresql" if args.catalog_url else "sqlite",
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "versions": {p: version(p) for p in ("torch", "diffusers", "prefect", "mlflow", "sqlalchemy")},
-        "golden": args.golden, "gpu_price_per_hour": settings.gpu_price_per_hour,
+        "golden": str(Path(args.golden).resolve().relative_to(ROOT)) if Path(args.golden).resolve().is_relative_to(ROOT) else args.golden, "gpu_price_per_hour": settings.gpu_price_per_hour,
         "setup_s (bootstrap + build wan-tiny-large + register)": round(setup_s, 2),
         "evaluate_first_s": round(first_s, 2), "evaluate_again_s (nothing generated)": round(again_s, 2),
         "arms": {arm: {k: m[arm][k] for k in keys} for arm in ("champion", "challenger")},
