@@ -94,3 +94,34 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
         "review": [_row(d, "decision", "reason", "reviewer", "created_at") for d in decisions],
         "run": _row(run, "id", "flow", "prefect_flow_run_id", "mlflow_run_id") if run else None,
     }
+
+
+def model_assets(session: Session, registry_name: str, version: int) -> dict[str, Any]:
+    """Recall: every clip, rendition (poster, preview) and publication made with one registry version.
+
+    Jobs point at the version they were planned with (``model_versions``), so this is exact: an alias moved
+    later changes nothing here.
+    """
+    mv = session.scalar(select(ModelVersion).where(ModelVersion.registry_name == registry_name,
+                                                   ModelVersion.version == version))
+    if mv is None:
+        raise LineageNotFound(f"{registry_name}/{version}: no job in this catalog was planned with it")
+    rows = session.execute(
+        select(Asset, GenerationJob.id, GenerationJob.arm, Campaign.name)
+        .join(GenerationJob, GenerationJob.id == Asset.job_id)
+        .join(Campaign, Campaign.id == GenerationJob.campaign_id)
+        .where(GenerationJob.model_version_id == mv.id, Asset.kind == AssetKind.raw_clip).order_by(Asset.id)
+    ).all()
+    clip_ids = [a.id for a, *_ in rows]
+    derived = session.scalars(select(Asset).where(Asset.parent_id.in_(clip_ids)).order_by(Asset.id)).all() \
+        if clip_ids else []
+    pubs = session.scalars(select(Publication).where(Publication.asset_id.in_([a.id for a in derived + [r[0] for r in rows]]))
+                           .order_by(Publication.id)).all() if clip_ids else []
+    asset_fields = ("id", "kind", "preset", "aspect", "uri", "sha256", "status")
+    return {
+        "model_version": _row(mv, "registry_name", "version", "variant", "source", "weights_sha256", "stand_in"),
+        "clips": [_row(a, *asset_fields) | {"job_id": job_id, "arm": arm, "campaign": campaign}
+                  for a, job_id, arm, campaign in rows],
+        "renditions": [_row(a, *asset_fields) | {"parent_id": a.parent_id} for a in derived],
+        "publications": [_row(p, "id", "asset_id", "destination", "uri", "sha256", "status") for p in pubs],
+    }

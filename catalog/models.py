@@ -107,6 +107,10 @@ class Brief(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     model_ref: Mapped[str] = mapped_column(String(128))
     content: Mapped[str] = mapped_column(Text)
+    # Frozen at the first plan (model_versions.id): re-running this brief never re-resolves its alias
+    model_version_id: Mapped[int | None]
+    canary_version_id: Mapped[int | None]  # the challenger a `canary:` fraction of its jobs goes to
+    canary_fraction: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     campaign: Mapped[Campaign] = relationship(back_populates="briefs", lazy="raise")
 
@@ -181,6 +185,7 @@ class GenerationJob(Base):
     # used (after any out-of-memory fallback), the weights' dtype, and the batch it ran in (job ids in order,
     # policy attempts, software versions).
     memory_policy: Mapped[str | None] = mapped_column(String(32))
+    arm: Mapped[str | None] = mapped_column(String(16))  # rollout: champion|challenger (evaluation), main|canary
     dtype: Mapped[str | None] = mapped_column(String(16))
     batch: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The claim a fleet worker holds (catalog/claims.py): only the holder of the current token may record the
@@ -389,3 +394,68 @@ class WorkerMetric(Base):
     gpu_busy_fraction: Mapped[float] = mapped_column(Float)
     queue_depth: Mapped[int]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RolloutEvaluation(Base):
+    """A champion-vs-challenger evaluation on the golden prompts (`wanflow rollout evaluate`)."""
+
+    __tablename__ = "rollout_evaluations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registry_name: Mapped[str] = mapped_column(String(64), index=True)
+    champion_version: Mapped[int]
+    challenger_version: Mapped[int]
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))  # the golden set's campaign
+    golden_path: Mapped[str] = mapped_column(String(1024))
+    golden_sha256: Mapped[str] = mapped_column(String(64))
+    policy_path: Mapped[str | None] = mapped_column(String(1024))
+    policy_sha256: Mapped[str | None] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"champion": {...}, "challenger": {...}}
+    gates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    passed: Mapped[bool | None]  # None: no policy given, gates not evaluated
+    ab_round: Mapped[bool] = mapped_column(default=False)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    report_uri: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AbPair(Base):
+    """One blind A/B pair of an evaluation: the same prompt and seed by champion and challenger."""
+
+    __tablename__ = "ab_pairs"
+    __table_args__ = (UniqueConstraint("evaluation_id", "champion_asset_id", "challenger_asset_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("rollout_evaluations.id"), index=True)
+    item_key: Mapped[str] = mapped_column(String(64))
+    champion_asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"))
+    challenger_asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"))
+    left_arm: Mapped[str] = mapped_column(String(16))  # champion|challenger: which one is shown on the left
+    position: Mapped[int]  # the order pairs are shown in (shuffled)
+
+
+class AbVote(Base):
+    """A reviewer's preference on one pair (one vote per reviewer and pair)."""
+
+    __tablename__ = "ab_votes"
+    __table_args__ = (UniqueConstraint("pair_id", "reviewer"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("ab_pairs.id"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(128))
+    choice: Mapped[str] = mapped_column(String(16))  # champion|challenger|tie (the reviewer saw only left/right)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AliasMove(Base):
+    """A move of a registry alias by wanflow (promote, override, rollback, pin), so that rollback is one step."""
+
+    __tablename__ = "alias_moves"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registry_name: Mapped[str] = mapped_column(String(64), index=True)
+    alias: Mapped[str] = mapped_column(String(64))
+    from_version: Mapped[int | None]
+    to_version: Mapped[int | None]
+    action: Mapped[str] = mapped_column(String(16))  # promote|override|rollback|set
+    evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("rollout_evaluations.id"))
+    reverts_id: Mapped[int | None] = mapped_column(ForeignKey("alias_moves.id"))
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

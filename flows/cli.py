@@ -132,6 +132,11 @@ def _run_campaign(brief: Path, settings: Settings) -> dict:
 def _print_summary(summary: dict) -> None:
     t = Table(title=f"campaign {summary['campaign']} — run {summary['run_id']}", show_header=False)
     t.add_row("model", f"{summary['model']} — {summary['model_label']}")
+    if summary.get("canary"):
+        c = summary["canary"]
+        t.add_row("canary", f"{c['fraction']:.0%} → {c['model']} — {c['label']}")
+        for arm, a in summary.get("arms", {}).items():
+            t.add_row(f"  {arm}", f"jobs {a['jobs_planned']}, QC pass rate {a['qc_pass_rate']}, s/clip {a['seconds_per_clip']}")
     for k in ("jobs_planned", "jobs_failed", "clips_generated", "clips_reused", "qc_pass_rate", "seconds_per_clip",
               "items_rejected_by_policy"):
         t.add_row(k, str(summary[k]))
@@ -212,19 +217,54 @@ def publish(campaign: Annotated[str, typer.Argument(help="Campaign name.")]) -> 
 @app.command()
 @_guard
 def lineage(
-    ref: Annotated[str, typer.Argument(help="A published file, or asset:N / publication:N / job:N / N.")],
+    ref: Annotated[Optional[str], typer.Argument(help="A published file, or asset:N / publication:N / job:N / N.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Recall: every clip, rendition and publication "
+                                                                 "made with a version, e.g. wan-t2v/3.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Trace a published file back to rendition, raw clip, job, model version, prompt, brief, QC and review."""
+    """Trace a published file back to rendition, raw clip, job, model version, prompt, brief, QC and review;
+    or, with --model NAME/N, list everything made with that version."""
     from catalog.db import engine_for, session_scope
     from catalog.lineage import lineage as trace
 
+    if (ref is None) == (model is None):
+        raise InputError(["give a file or id to trace, or --model NAME/N to recall a version (not both)"])
+    if model is not None:
+        return _recall(model, as_json)
     with session_scope(engine_for(_settings().catalog_db_url)) as s:
         chain = trace(s, ref)
     if as_json:
         sys.stdout.write(json.dumps(chain, indent=2, ensure_ascii=False, default=str) + "\n")
     else:
         _print_lineage(chain)
+
+
+def _recall(model: str, as_json: bool) -> None:
+    from catalog.db import engine_for, session_scope
+    from catalog.lineage import model_assets
+    from governance.registry import parse_ref
+
+    name, alias, version = parse_ref(model)
+    if version is None:
+        raise InputError([f"--model: {model!r} is an alias; recall needs a fixed version, e.g. {name}/3"])
+    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+        found = model_assets(s, name, version)
+    if as_json:
+        sys.stdout.write(json.dumps(found, indent=2, ensure_ascii=False, default=str) + "\n")
+        return
+    mv = found["model_version"]
+    console.print(f"[bold]{name}/{version}[/] variant={mv['variant']}{'  (stand-in)' if mv['stand_in'] else ''} "
+                  f"weights={mv['weights_sha256'][:16]}…: {len(found['clips'])} clip(s), "
+                  f"{len(found['renditions'])} rendition(s)/poster(s)/preview(s), {len(found['publications'])} "
+                  "publication(s)")
+    for title, rows, keys in (("clips", found["clips"], ("id", "campaign", "job_id", "arm", "status", "uri")),
+                              ("renditions", found["renditions"], ("id", "parent_id", "kind", "preset", "uri")),
+                              ("publications", found["publications"], ("id", "asset_id", "destination", "status", "uri"))):
+        if rows:
+            t = Table(*keys, title=title)
+            for r in rows:
+                t.add_row(*("" if r.get(k) is None else str(r.get(k)) for k in keys))
+            console.print(t)
 
 
 def _print_lineage(c: dict) -> None:
@@ -301,22 +341,6 @@ def regenerate(
                       f"  regenerated frames sha256: {report.actual_frames_sha256}", markup=False, highlight=False)
     if not report.matches:
         raise typer.Exit(1)
-
-
-@models_app.command("list")
-@_guard
-def models_list() -> None:
-    """Show registered Wan versions, their aliases and tags."""
-    from flows.intake import registry_for
-
-    client = registry_for(_settings()).client
-    t = Table("model", "version", "aliases", "variant", "stand-in", "source")
-    for rm in client.search_registered_models():
-        for mv in client.search_model_versions(f"name='{rm.name}'"):
-            aliases = [a for a, v in (rm.aliases or {}).items() if str(v) == str(mv.version)]
-            t.add_row(rm.name, str(mv.version), ", ".join(aliases), mv.tags.get("variant", ""),
-                      mv.tags.get("stand_in", ""), mv.source)
-    console.print(t)
 
 
 def _brand(ref: str, brands_dir: Path | None):
@@ -408,18 +432,6 @@ def policy_check(
     raise typer.Exit(QC_EXIT[outcome])
 
 
-@models_app.command("presets")
-def models_presets() -> None:
-    """The Wan variants wanflow knows, with their published defaults and supported sizes."""
-    from wan_tasks.variants import variants_table
-
-    rows = variants_table()
-    t = Table(*rows[0].keys())
-    for r in rows:
-        t.add_row(*(str(v) for v in r.values()))
-    console.print(t)
-
-
 @db_app.command("upgrade")
 @_guard
 def db_upgrade() -> None:
@@ -504,8 +516,12 @@ from flows.cli_stack import register as register_stack  # noqa: E402
 
 register_stack(app, _guard, console, _settings, InputError)
 
-# The review dashboard's commands (review serve/policy/due, users, audit, revisions) live beside this file.
-from flows import cli_review  # noqa: E402,F401
+# The review dashboard's commands (review serve/policy/due, users, audit, revisions) live beside this file,
+# as do the model registry's (models list/register/alias/presets) and the rollout's (rollout evaluate/...).
+from flows import cli_models, cli_review  # noqa: E402,F401
+from flows.cli_rollout import rollout_app  # noqa: E402
+
+app.add_typer(rollout_app, name="rollout")
 
 if __name__ == "__main__":  # `python -m flows.cli`: run the imported module's app, which has every command
     from flows.cli import app as _app

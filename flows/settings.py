@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     max_claims: int = Field(default=3, ge=1, description="A job whose lease expired this often is failed as poison.")
     slot_lease_s: float = Field(default=300.0, ge=60, description="Lease of a held GPU slot on the Prefect server (≥ 60).")
     slot_timeout_s: float | None = Field(default=None, gt=0, description="Give up waiting for a GPU slot after this.")
+    # --- rollout (governance/rollout.py, flows/rollout.py) ---
+    gpu_price_per_hour: float = Field(default=2.50, ge=0, description="Price of one GPU-hour (cost per approved clip).")
+    rollout_policy: Path | None = Field(default=None, description="Rollout gates YAML used when evaluate names none.")
 
     @cached_property
     def home_dir(self) -> Path:

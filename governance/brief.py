@@ -112,6 +112,8 @@ class Brief:
     rejected: list[Rejection]
     lora: LoraSpec | None = None
     warnings: tuple[str, ...] = ()  # e.g. a size the model's variant advises against (governance.fit)
+    canary: float = 0.0  # fraction of the jobs routed to ``canary_model`` (deterministic by seed)
+    canary_model: str | None = None  # default: the same model's `challenger` alias
 
 
 class _Doc(BaseModel):
@@ -126,6 +128,8 @@ class _Top(_Doc):
     items: list[Any] | None = None
     items_csv: str | None = None
     lora: dict[str, Any] | None = None
+    canary: float | None = Field(default=None, ge=0, lt=1)
+    canary_model: str | None = None
 
 
 class _Defaults(_Doc):
@@ -445,6 +449,13 @@ def load_brief(path: Path, brands_dir: Path | None = None,
             problems.append(Problem(str(exc.path), None, exc.key or "file", exc.message))
     if top.get("model") is not None:
         problems += _check_model(top["model"], file, _line(lines, ("model",)), known_models)
+    canary_model = None
+    if top.get("canary"):
+        canary_model = top.get("canary_model") or (f"{parse_ref(top['model'])[0]}@challenger"
+                                                    if top.get("model") and not problems else None)
+        if canary_model:
+            problems += [Problem(p.file, p.row, "canary_model", p.message) for p in _check_model(
+                canary_model, file, _line(lines, ("canary_model",), _line(lines, ("canary",))), known_models)]
     # 2. rows with defaults applied (pydantic checks structure and types)
     dfl = _defaults(top, file, lines, problems)
     rows, csv_bytes = _raw_rows(top, path, lines, problems)
@@ -469,4 +480,4 @@ def load_brief(path: Path, brands_dir: Path | None = None,
                                                                                      if lora else "")
     return Brief(path=path, sha256=hashlib.sha256(raw + csv_bytes + extra.encode()).hexdigest(),
                  campaign=top["campaign"], brand=brand, model_ref=top["model"], items=items, rejected=rejected,
-                 lora=lora)
+                 lora=lora, canary=top.get("canary") or 0.0, canary_model=canary_model)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 EXPERIMENT = "wanflow-campaigns"
+ROLLOUT_EXPERIMENT = "wanflow-rollout"  # champion-vs-challenger evaluation runs
 
 
 def _client(tracking_uri: str):
@@ -17,18 +18,18 @@ def _client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def _experiment_id(client, artifacts_dir: Path) -> str:
-    exp = client.get_experiment_by_name(EXPERIMENT)
+def _experiment_id(client, artifacts_dir: Path, name: str = EXPERIMENT) -> str:
+    exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
     # Explicit artifact location: otherwise artifacts land in ./mlruns of whatever the CWD is.
-    return client.create_experiment(EXPERIMENT, artifact_location=(artifacts_dir / EXPERIMENT).resolve().as_uri())
+    return client.create_experiment(name, artifact_location=(artifacts_dir / name).resolve().as_uri())
 
 
 def start_run(tracking_uri: str, artifacts_dir: Path, campaign: str, params: dict[str, Any],
-              tags: dict[str, str]) -> str:
+              tags: dict[str, str], experiment: str = EXPERIMENT, run_name: str | None = None) -> str:
     client = _client(tracking_uri)
-    run = client.create_run(_experiment_id(client, artifacts_dir), run_name=campaign,
+    run = client.create_run(_experiment_id(client, artifacts_dir, experiment), run_name=run_name or campaign,
                             tags={"wanflow.campaign": campaign, **tags})
     for k, v in params.items():
         client.log_param(run.info.run_id, k, v)

@@ -12,7 +12,8 @@ def test_prefect_yaml_deployments_point_at_real_flows(monkeypatch):
     monkeypatch.chdir(ROOT)
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in config["deployments"]}
-    assert {"campaign", "publish", "revisions"} <= set(deployments)
+    assert {"campaign", "publish", "revisions", "rollout-evaluate"} <= set(deployments)
+    assert deployments["rollout-evaluate"]["work_pool"]["name"] == "gpu"
     assert deployments["campaign"]["schedules"][0]["cron"]
     assert deployments["campaign"]["work_pool"]["name"] == "gpu"
     assert deployments["publish"]["work_pool"]["name"] == "cpu"

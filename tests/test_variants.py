@@ -28,8 +28,10 @@ def test_presets_match_the_published_defaults(name):
 
 
 def test_only_the_published_variants_plus_labelled_stand_ins():
-    assert set(PRESETS) == set(PUBLISHED) | {"wan-tiny", "wan-tiny-i2v"}
-    assert all(PRESETS[n].stand_in and "stand-in" in PRESETS[n].label for n in ("wan-tiny", "wan-tiny-i2v"))
+    stand_ins = {"wan-tiny", "wan-tiny-i2v", "wan-tiny-large"}
+    assert set(PRESETS) == set(PUBLISHED) | stand_ins
+    assert all(PRESETS[n].stand_in and "stand-in" in PRESETS[n].label for n in stand_ins)
+    assert all(PRESETS[n].licence == "Apache-2.0" for n in PUBLISHED)
     assert [r["variant"] for r in variants_table()] == sorted(PUBLISHED, key=list(PUBLISHED).index)
     assert preset_for("wan2.1-t2v-1.3b").published_min_memory_gb == 8.19
 

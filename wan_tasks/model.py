@@ -50,9 +50,13 @@ def _repo_for(variant: str | None) -> str:
         return default
 
 
-def resolve_source(source: str | Path, variant: str | None = None, offline: bool | None = None) -> Path:
-    """The local folder of a source (a folder, or a hub id in the HF cache); ModelNotFound says where and how."""
+def resolve_source(source: str | Path, variant: str | None = None, offline: bool | None = None,
+                   revision: str | None = None) -> Path:
+    """The local folder of a source (a folder, or a hub id in the HF cache at ``revision``); ModelNotFound says
+    where and how. A revision applies to hub ids only (a folder is what it is)."""
     text = str(source)
+    if "@" in text and HUB_ID.match(text.rsplit("@", 1)[0]) and not Path(text).expanduser().exists():
+        text, revision = text.rsplit("@", 1)  # `org/name@revision`, as the registry records a pinned hub source
     if is_random(text):
         raise refuse(f"source {text!r}", text.split(":", 1)[-1].split("?")[0])
     path = Path(text).expanduser()
@@ -66,7 +70,7 @@ def resolve_source(source: str | Path, variant: str | None = None, offline: bool
 
     offline = constants.HF_HUB_OFFLINE if offline is None else offline
     try:
-        return Path(snapshot_download(text, local_files_only=offline))
+        return Path(snapshot_download(text, revision=revision, local_files_only=offline))
     except Exception as exc:  # noqa: BLE001 - any hub failure becomes the same clear message
         raise ModelNotFound(
             f"{text} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}){' and HF_HUB_OFFLINE is set' if offline else ''}"
@@ -74,18 +78,41 @@ def resolve_source(source: str | Path, variant: str | None = None, offline: bool
             f"/models/{text.split('/')[-1].lower()}\nand register that folder.") from None
 
 
-def weights_sha256(folder: Path) -> str:
-    """One digest over every weight/config file of a diffusers folder (relative path + bytes), for the registry."""
-    h = hashlib.sha256()
+def _weight_files(folder: Path) -> list[Path]:
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
     if not files:
         raise ModelNotFound(f"no weight files under {folder}")
-    for p in files:
+    return files
+
+
+def weights_sha256(folder: Path) -> str:
+    """One digest over every weight/config file of a diffusers folder (relative path + bytes), for the registry."""
+    h = hashlib.sha256()
+    for p in _weight_files(folder):
         h.update(p.relative_to(folder).as_posix().encode())
         with p.open("rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
+
+
+def weight_files(folder: Path) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The folder digest (as :func:`weights_sha256`) and, per weight/config file, its own sha256 and size.
+
+    Read once: each file's bytes feed both its own digest and the folder's.
+    """
+    total = hashlib.sha256()
+    files: dict[str, dict[str, Any]] = {}
+    for p in _weight_files(folder):
+        rel = p.relative_to(folder).as_posix()
+        total.update(rel.encode())
+        own = hashlib.sha256()
+        with p.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                total.update(chunk)
+                own.update(chunk)
+        files[rel] = {"sha256": own.hexdigest(), "bytes": p.stat().st_size}
+    return total.hexdigest(), files
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,49 @@ def _item_row(brief_id: int, spec: ItemSpec, status: ItemStatus, reason: str | N
                       status=status, rejection_reason=reason)
 
 
+def model_from_row(mv: ModelVersion, resolved_from: str = "") -> ResolvedModel:
+    from governance.registry import ResolvedModel
+
+    return ResolvedModel(registry_name=mv.registry_name, version=mv.version, variant=mv.variant, source=mv.source,
+                         weights_sha256=mv.weights_sha256, stand_in=mv.stand_in, resolved_from=resolved_from)
+
+
+def freeze_models(session: Session, brief_id: int, resolve: Callable[[str], ResolvedModel],
+                  canary: float = 0.0, canary_ref: str | None = None) -> tuple[ResolvedModel, ResolvedModel | None]:
+    """The brief's model (and canary model), resolved once — at its first plan — and written on the brief row.
+
+    Every later plan of the same brief (a re-run, a retry) reads the frozen versions back from the catalog and
+    never asks the registry again, so moving an alias never changes a campaign already planned.
+    """
+    brief = session.get(Brief, brief_id)
+    if brief.model_version_id is not None:
+        main = model_from_row(session.get(ModelVersion, brief.model_version_id), f"frozen:{brief.model_ref}")
+        cmv = session.get(ModelVersion, brief.canary_version_id) if brief.canary_version_id else None
+        return main, model_from_row(cmv, "frozen:canary") if cmv else None
+    main = resolve(brief.model_ref)
+    challenger = resolve(canary_ref) if canary and canary_ref else None
+    if challenger is not None and challenger.ref == main.ref:
+        raise ModelRefError(f"canary model {canary_ref!r} resolves to {main.ref}, the campaign's own model: "
+                            "point the challenger alias at another version, or remove `canary`")
+    brief.model_version_id = record_model_version(session, main)
+    if challenger is not None:
+        brief.canary_version_id, brief.canary_fraction = record_model_version(session, challenger), canary
+    audit.append(session, "intake", "brief.model_resolved", "brief", brief_id,
+                 {"model_ref": brief.model_ref, "resolved_from": main.resolved_from, "version": main.ref,
+                  "weights_sha256": main.weights_sha256,
+                  "canary": {"fraction": canary, "ref": canary_ref, "version": challenger.ref} if challenger else None})
+    session.flush()
+    return main, challenger
+
+
+def in_canary(campaign: str, item_key: str, variant: int, seed: int, fraction: float) -> bool:
+    """Deterministic routing: a job is in the canary when a hash of its identity and seed falls below ``fraction``."""
+    if fraction <= 0:
+        return False
+    digest = hashlib.sha256(f"canary/{campaign}/{item_key}/{variant}/{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
 def record_model_version(session: Session, model: ResolvedModel) -> int:
     row = session.scalar(select(ModelVersion).where(ModelVersion.registry_name == model.registry_name,
                                                     ModelVersion.version == model.version))
@@ -138,11 +182,17 @@ def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, mo
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int | None = None) -> list[int]:
-    """One job per accepted item × variant; existing jobs (same key) are reused, never duplicated."""
+def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int | None = None,
+              canary: ResolvedModel | None = None, canary_fraction: float = 0.0, arm: str | None = None) -> list[int]:
+    """One job per accepted item × variant; existing jobs (same key) are reused, never duplicated.
+
+    With a canary model, the jobs whose seed routes them there (:func:`in_canary`) use it instead (arm
+    ``canary``; the others ``main``). ``arm`` labels every job (a rollout evaluation's champion/challenger).
+    """
     brief = session.get(Brief, brief_id)
     campaign = session.get(Campaign, brief.campaign_id)
     model_version_id = record_model_version(session, model)
+    canary_version_id = record_model_version(session, canary) if canary is not None else None
     items = session.scalars(select(PromptItem).where(PromptItem.brief_id == brief_id,
                                                      PromptItem.status == ItemStatus.accepted)
                             .order_by(PromptItem.source_row)).all()
@@ -150,13 +200,15 @@ def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int
     for item in items:
         for variant in range(item.params["variants"]):
             seed = variant_seed(item.params["seed"], campaign.name, item.item_key, variant)
-            key = idempotency_key(campaign.name, item, variant, seed, model)
+            routed = canary is not None and in_canary(campaign.name, item.item_key, variant, seed, canary_fraction)
+            use, mv_id = (canary, canary_version_id) if routed else (model, model_version_id)
+            key = idempotency_key(campaign.name, item, variant, seed, use)
             job = session.scalar(select(GenerationJob).where(GenerationJob.idempotency_key == key))
             if job is None:
                 job = GenerationJob(
                     idempotency_key=key, campaign_id=campaign.id, item_id=item.id,
-                    model_version_id=model_version_id, run_id=run_id, variant_index=variant, seed=seed,
-                    params=job_params(item, model),
+                    model_version_id=mv_id, run_id=run_id, variant_index=variant, seed=seed,
+                    params=job_params(item, use), arm=arm or ("canary" if routed else "main" if canary else None),
                 )
                 session.add(job)
                 session.flush()

@@ -1,4 +1,6 @@
-"""The offline stand-ins `wan-tiny` (T2V) and `wan-tiny-i2v` (I2V): real diffusers Wan pipelines at tiny size.
+"""The offline stand-ins `wan-tiny`, `wan-tiny-large` (T2V) and `wan-tiny-i2v` (I2V): real diffusers Wan pipelines
+at tiny size. `wan-tiny-large` is a larger tiny configuration (more layers and heads), used as the challenger of
+an offline rollout rehearsal the way 14B would follow 1.3B — it is not 14B.
 
 Both are built with *seeded random weights* from configs (no download), saved with ``save_pretrained``
 and loaded back with ``from_pretrained`` — the code path real Wan weights in diffusers format take. Their
@@ -16,13 +18,17 @@ from typing import Any
 
 TINY_VARIANT = "wan-tiny"
 TINY_I2V_VARIANT = "wan-tiny-i2v"
+TINY_LARGE_VARIANT = "wan-tiny-large"
 TINY_LABEL = "wan-tiny (stand-in: random weights, noise-like output; not Wan 1.3B or 14B)"
+TINY_LARGE_LABEL = ("wan-tiny-large (stand-in: larger tiny configuration, random weights, noise-like output; "
+                    "not Wan 14B)")
 TINY_I2V_LABEL = "wan-tiny-i2v (stand-in: random weights, noise-like output; not Wan I2V-14B)"
 TINY_TRANSFORMER: dict[str, Any] = dict(
     patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
     text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
     qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
 )
+TINY_LARGE_TRANSFORMER = {**TINY_TRANSFORMER, "num_attention_heads": 4, "ffn_dim": 96, "num_layers": 4}
 # I2V: 16 noise + 4 mask + 16 image-latent channels in; the CLIP image embedding goes through image_dim
 # and the added key/value projections (as in Wan2.1-I2V-14B, at tiny size).
 TINY_I2V_TRANSFORMER = {**TINY_TRANSFORMER, "in_channels": 36, "image_dim": 16, "added_kv_proj_dim": 24}
@@ -111,6 +117,16 @@ def build_tiny_model(dest: Path, seed: int = 0) -> Path:
     return _save(WanPipeline(**_components(seed, TINY_TRANSFORMER)), dest, TINY_LABEL, seed)
 
 
+def build_tiny_large_model(dest: Path, seed: int = 0) -> Path:
+    """Build `wan-tiny-large` (WanPipeline, a larger tiny transformer) with seeded random weights. Offline."""
+    from diffusers import WanPipeline
+
+    if (dest / "model_index.json").exists():
+        return dest
+    quiet()
+    return _save(WanPipeline(**_components(seed, TINY_LARGE_TRANSFORMER)), dest, TINY_LARGE_LABEL, seed)
+
+
 def build_tiny_i2v_model(dest: Path, seed: int = 0) -> Path:
     """Build `wan-tiny-i2v` (WanImageToVideoPipeline + a tiny CLIP vision encoder from config). Offline."""
     import torch
@@ -128,8 +144,9 @@ def build_tiny_i2v_model(dest: Path, seed: int = 0) -> Path:
     return _save(pipe, dest, TINY_I2V_LABEL, seed)
 
 
-BUILDERS = {TINY_VARIANT: build_tiny_model, TINY_I2V_VARIANT: build_tiny_i2v_model}
-LABELS = {TINY_VARIANT: TINY_LABEL, TINY_I2V_VARIANT: TINY_I2V_LABEL}
+BUILDERS = {TINY_VARIANT: build_tiny_model, TINY_I2V_VARIANT: build_tiny_i2v_model,
+            TINY_LARGE_VARIANT: build_tiny_large_model}
+LABELS = {TINY_VARIANT: TINY_LABEL, TINY_I2V_VARIANT: TINY_I2V_LABEL, TINY_LARGE_VARIANT: TINY_LARGE_LABEL}
 
 
 def build_tiny_lora(model_folder: Path, dest: Path, seed: int = 0, rank: int = 4) -> Path:

@@ -42,9 +42,27 @@ def record_brief(settings: Settings, brief) -> int:  # noqa: ANN001 — governan
 
 
 @task(name="plan-jobs", cache_policy=NO_CACHE)
-def plan_jobs(settings: Settings, brief_id: int, model, run_id: int | None) -> list[int]:  # noqa: ANN001
+def plan_jobs(settings: Settings, brief_id: int, model, run_id: int | None, canary=None,  # noqa: ANN001
+              canary_fraction: float = 0.0, arm: str | None = None) -> list[int]:
     with session_scope(engine_for(settings.catalog_db_url)) as s:
-        return plan.plan_jobs(s, brief_id, model, run_id)
+        return plan.plan_jobs(s, brief_id, model, run_id, canary, canary_fraction, arm)
+
+
+@task(name="freeze-models", cache_policy=NO_CACHE)
+def freeze_models(settings: Settings, brief_id: int, brand: str, canary: float = 0.0,
+                  canary_ref: str | None = None) -> tuple:
+    """Resolve the brief's model (and canary) once, at its first plan; later plans read the frozen versions."""
+    from flows.intake import registry_for
+    from governance.registry import parse_ref
+
+    registry = registry_for(settings)
+
+    def resolve(ref: str):  # noqa: ANN202 - governance.registry.ResolvedModel
+        registry.ensure_bootstrap(parse_ref(ref)[0])
+        return registry.resolve(ref, brand=brand)
+
+    with session_scope(engine_for(settings.catalog_db_url)) as s:
+        return plan.freeze_models(s, brief_id, resolve, canary, canary_ref)
 
 
 @task(name="plan-batches", cache_policy=NO_CACHE)

@@ -5,7 +5,7 @@ Sources: the Wan 2.1 repository (``wan/configs``: ``SUPPORTED_SIZES``, ``sample_
 720p) and the diffusers Wan documentation (``flow_shift = 5.0 # 5.0 for 720P, 3.0 for 480P``). The 8.19 GB
 is the Wan authors' figure for T2V-1.3B at 480p on one RTX 4090 with offloading.
 
-The two ``wan-tiny`` presets describe the offline stand-ins: any size, no published numbers, never Wan.
+The ``wan-tiny`` presets (``wan-tiny``, ``wan-tiny-i2v`` and the larger ``wan-tiny-large``) describe the offline stand-ins: any size, no published numbers, never Wan.
 """
 
 from __future__ import annotations
@@ -76,6 +76,17 @@ class Preset:
     image_encoder: dict[str, Any] | None = None
     published_min_memory_gb: float | None = None
     stand_in: bool = False
+    licence: str = "Apache-2.0"  # the Wan 2.1 repositories' licence; stand-ins are wanflow's own test fixtures
+
+    @property
+    def default_params(self) -> dict[str, Any]:
+        """What a registry version records as its defaults (steps, guidance, frames, fps, flow shifts)."""
+        return {"steps": self.steps, "guidance": self.guidance, "num_frames": self.num_frames, "fps": self.fps,
+                "flow_shift_480p": self.flow_shift_480p, "flow_shift_720p": self.flow_shift_720p}
+
+    @property
+    def sizes_text(self) -> str:
+        return ", ".join(f"{w}x{h}" for w, h in self.sizes) if self.sizes else "any multiple of 16"
 
     def flow_shift(self, width: int, height: int) -> float:
         """3.0 at 480p, 5.0 at 720p (by pixel count: 720p and above use the 720p shift)."""
@@ -95,6 +106,7 @@ class Preset:
         return f"huggingface-cli download {self.repo_id} --local-dir <folder>" if self.repo_id else ""
 
 
+_STANDIN_LICENCE = "n/a (stand-in)"  # seeded random weights made here: no third-party weights, no licence
 _720 = ((1280, 720), (720, 1280))
 _480 = ((832, 480), (480, 832))
 _1_3B_AT_720P = ("the 1.3B model can render 720p, but its training at that resolution was limited and results "
@@ -115,9 +127,12 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            advised_against={s: "the 720P checkpoint was trained for 720p; use wan2.1-i2v-14b-480p" for s in _480},
            transformer=TRANSFORMER_I2V_14B, image_encoder=IMAGE_ENCODER_VIT_H_14),
     Preset(name="wan-tiny", label="wan-tiny (stand-in, random weights)", task="t2v", repo_id=None, sizes=None,
-           steps=4, stand_in=True),
+           steps=4, stand_in=True, licence=_STANDIN_LICENCE),
     Preset(name="wan-tiny-i2v", label="wan-tiny-i2v (stand-in, random weights)", task="i2v", repo_id=None,
-           sizes=None, steps=4, stand_in=True),
+           sizes=None, steps=4, stand_in=True, licence=_STANDIN_LICENCE),
+    # The larger tiny configuration: the rollout's "challenger" on a machine without real weights. Not 14B.
+    Preset(name="wan-tiny-large", label="wan-tiny-large (stand-in, random weights)", task="t2v", repo_id=None,
+           sizes=None, steps=4, stand_in=True, licence=_STANDIN_LICENCE),
 )}
 REAL_VARIANTS = tuple(n for n, p in PRESETS.items() if not p.stand_in)
 

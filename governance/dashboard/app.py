@@ -46,7 +46,7 @@ def _is_api(request: Request) -> bool:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    from governance.dashboard.routes import auth, clips, media, queue, users
+    from governance.dashboard.routes import ab, auth, clips, media, queue, users
 
     app = FastAPI(title="wanflow review", version="1", docs_url=None, redoc_url=None,
                   openapi_url=f"{API_PREFIX}/openapi.json",
@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers.setdefault(k, v)
         return response
 
-    for module in (auth, queue, clips, media, users):
+    for module in (auth, queue, clips, media, users, ab):
         app.include_router(module.pages)
         app.include_router(module.api, prefix=API_PREFIX)
 
