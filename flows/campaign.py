@@ -20,9 +20,9 @@ from catalog.db import engine_for, session_scope
 from catalog.runs import close_run, open_run
 from catalog.summary import run_summary
 from flows import progress
-from flows.settings import Settings
 from flows.fleet import slot_if_deployed
-from flows.intake import registry_for, validate
+from flows.intake import validate
+from flows.settings import Settings
 from governance import tracking
 from governance.brief import Brief
 from governance.registry import ResolvedModel
@@ -116,14 +116,6 @@ def shard_workers(settings: Settings, campaign_name: str, n: int) -> dict[str, A
 
                 time.sleep(2)
     return here
-
-
-def resolve_model(settings: Settings, ref: str) -> ResolvedModel:
-    from governance.registry import parse_ref
-
-    registry = registry_for(settings)
-    registry.ensure_bootstrap(parse_ref(ref)[0])
-    return registry.resolve(ref)
 
 
 def start_run(settings: Settings, brief: Brief, model: ResolvedModel,

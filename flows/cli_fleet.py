@@ -38,8 +38,7 @@ def register(app: typer.Typer, guard: Callable, console: Console, settings: Call
     @_guard
     def fleet_plan(brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")]) -> None:
         """Validate a brief, record it and plan its jobs for the fleet, without generating anything."""
-        from flows.campaign import resolve_model
-        from flows.intake import validate
+        from flows.intake import freeze_models, validate
 
         from catalog.db import engine_for, session_scope
         from wan_tasks import plan
@@ -47,13 +46,14 @@ def register(app: typer.Typer, guard: Callable, console: Console, settings: Call
         s = _settings()
         s.ensure_dirs()
         spec = validate(brief, s)
-        model = resolve_model(s, spec.model_ref)
         with session_scope(engine_for(s.catalog_db_url)) as session:
             brief_id = plan.record_brief(session, spec)
+        model, canary = freeze_models(s, brief_id, spec.brand.name, spec.canary, spec.canary_model)
         with session_scope(engine_for(s.catalog_db_url)) as session:
-            job_ids = plan.plan_jobs(session, brief_id, model, None)
+            job_ids = plan.plan_jobs(session, brief_id, model, None, canary, spec.canary)
+        canary_text = f"; canary {spec.canary:.0%} → {canary.ref}" if canary else ""
         console.print(f"{spec.campaign}: {len(job_ids)} job(s) planned with {model.registry_name}/{model.version} "
-                      f"({model.label}); start GPU workers: wanflow fleet work {spec.campaign}")
+                      f"({model.label}){canary_text}; start GPU workers: wanflow fleet work {spec.campaign}")
 
     @fleet_app.command("work")
     @_guard

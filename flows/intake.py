@@ -8,7 +8,7 @@ from pathlib import Path
 from flows.settings import Settings
 from governance.brief import Brief, load_brief
 from governance.fit import check_fit
-from governance.registry import Registry
+from governance.registry import Registry, ResolvedModel
 
 
 def registry_for(settings: Settings) -> Registry:
@@ -24,3 +24,21 @@ def validate(brief_path: Path, settings: Settings) -> Brief:
     registry = registry_for(settings)
     brief = load_brief(Path(brief_path), settings.brands_dir, known_models=registry.known)
     return dataclasses.replace(brief, warnings=tuple(check_fit(brief, registry.variant_of(brief.model_ref))))
+
+
+def freeze_models(settings: Settings, brief_id: int, brand: str, canary: float = 0.0,
+                  canary_ref: str | None = None) -> tuple[ResolvedModel, ResolvedModel | None]:
+    """The brief's model (and canary model), resolved once, at its first plan, with the brand's pin honoured;
+    every later plan reads the frozen versions back (wan_tasks.plan.freeze_models). Used by every planner."""
+    from catalog.db import engine_for, session_scope
+    from governance.registry import parse_ref
+    from wan_tasks import plan
+
+    registry = registry_for(settings)
+
+    def resolve(ref: str) -> ResolvedModel:
+        registry.ensure_bootstrap(parse_ref(ref)[0])
+        return registry.resolve(ref, brand=brand)
+
+    with session_scope(engine_for(settings.catalog_db_url)) as s:
+        return plan.freeze_models(s, brief_id, resolve, canary, canary_ref)

@@ -41,8 +41,7 @@ def pg_settings(tmp_path):
 
 def _plan(settings, tmp_path: Path, campaign: str) -> list[int]:
     """A brief of CLIPS tiny clips (16×16, 5 frames, 1 step), recorded and planned for the fleet."""
-    from flows.campaign import resolve_model
-    from flows.intake import validate
+    from flows.intake import freeze_models, validate
     from wan_tasks import plan
 
     (tmp_path / "brands").mkdir(exist_ok=True)
@@ -55,10 +54,10 @@ def _plan(settings, tmp_path: Path, campaign: str) -> list[int]:
     path.write_text(yaml.safe_dump(brief), "utf-8")
     settings.ensure_dirs()
     spec = validate(path, settings)
-    model = resolve_model(settings, spec.model_ref)
     engine = engine_for(settings.catalog_db_url)
     with session_scope(engine) as s:
         brief_id = plan.record_brief(s, spec)
+    model, _ = freeze_models(settings, brief_id, spec.brand.name)
     with session_scope(engine) as s:
         return plan.plan_jobs(s, brief_id, model, None)
 

@@ -52,17 +52,9 @@ def plan_jobs(settings: Settings, brief_id: int, model, run_id: int | None, cana
 def freeze_models(settings: Settings, brief_id: int, brand: str, canary: float = 0.0,
                   canary_ref: str | None = None) -> tuple:
     """Resolve the brief's model (and canary) once, at its first plan; later plans read the frozen versions."""
-    from flows.intake import registry_for
-    from governance.registry import parse_ref
+    from flows import intake
 
-    registry = registry_for(settings)
-
-    def resolve(ref: str):  # noqa: ANN202 - governance.registry.ResolvedModel
-        registry.ensure_bootstrap(parse_ref(ref)[0])
-        return registry.resolve(ref, brand=brand)
-
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
-        return plan.freeze_models(s, brief_id, resolve, canary, canary_ref)
+    return intake.freeze_models(settings, brief_id, brand, canary, canary_ref)
 
 
 @task(name="plan-batches", cache_policy=NO_CACHE)
