@@ -188,11 +188,15 @@ def review_decide(
     """Record a review decision on a clip, with an audit event."""
     from catalog.db import engine_for, session_scope
     from catalog.models import Decision
-    from governance.review import decide
+    from governance import events
+    from governance.review import decide, publishable_campaign
 
     with session_scope(engine_for(_settings().catalog_db_url)) as s:
         d = decide(s, asset, Decision.approve if approve else Decision.reject, reason, as_user)
+        publishable = publishable_campaign(s, asset)
     console.print(f"asset {asset}: {d.decision.value} by {d.reviewer}")
+    if publishable and events.clip_approved(publishable, asset, as_user):
+        console.print(f"publishable: sent {events.CLIP_APPROVED} for campaign {publishable} to the Prefect server")
 
 
 @app.command()

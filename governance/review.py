@@ -90,6 +90,13 @@ def _campaign_of(session: Session, asset_id: int) -> Campaign | None:
                           .join(Asset, Asset.job_id == GenerationJob.id).where(Asset.id == asset_id))
 
 
+def publishable_campaign(session: Session, asset_id: int) -> str | None:
+    """The clip's campaign name if the clip is approved (publishable) now, else None."""
+    asset = session.get(Asset, asset_id)
+    campaign = _campaign_of(session, asset_id) if asset is not None else None
+    return campaign.name if campaign is not None and asset.status == ClipStatus.approved else None
+
+
 def open_review(session: Session, asset_id: int, qc_outcome: str = "pass",
                 findings: list[dict] | None = None) -> ReviewTask:
     """Queue a clip for review with its QC verdict (pass / needs_review) and findings; due date from the SLA."""

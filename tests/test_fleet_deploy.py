@@ -1,6 +1,7 @@
 """`prefect deploy` registers the project's deployments against a running Prefect server (the session's test
 server): the campaign and publish flows with their typed parameters and schedules, the generate-shard flow on
-the `gpu` pool; and the campaign flow shards its jobs over GPU workers when asked to."""
+the `gpu` pool, the publish trigger on approvals; and the campaign flow shards its jobs over GPU workers when
+asked to."""
 
 from __future__ import annotations
 
@@ -37,6 +38,38 @@ def test_prefect_deploy_registers_the_deployments_on_their_pools(tmp_path):
     shard_props = shard.parameter_openapi_schema["properties"]
     assert {"campaign", "slot", "shard_size", "lease_seconds", "qc"} <= set(shard_props)
     assert shard_props["qc"]["type"] == "boolean"
+    assert pub.global_concurrency_limit is not None and pub.global_concurrency_limit.limit == 1
+
+
+def test_an_approval_event_runs_the_publish_deployment_for_that_campaign(tmp_path):
+    """The `publish` deployment's trigger (prefect.yaml) turns `wanflow.clip.approved` into a publish run of the
+    event's campaign; without a Prefect server nothing is sent."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from governance import events
+
+    with get_client(sync_client=True) as client:
+        if not any(d.name == "publish" for d in client.read_deployments()):
+            test_prefect_deploy_registers_the_deployments_on_their_pools(tmp_path)
+        pub = next(d for d in client.read_deployments() if d.name == "publish")
+        automations = [a for a in client.read_automations()
+                       if events.CLIP_APPROVED in getattr(a.trigger, "expect", set())]
+        assert automations and any(getattr(act, "deployment_id", None) == pub.id
+                                   for a in automations for act in a.actions)
+        with temporary_settings(updates={PREFECT_API_URL: None}):
+            assert events.clip_approved("no-server", 1, "ann") is False
+        assert events.clip_approved("trigger-test", 7, "ann")
+        of_publish = DeploymentFilter(id=DeploymentFilterId(any_=[pub.id]))
+        deadline, runs = time.monotonic() + 90, []
+        while time.monotonic() < deadline and not runs:
+            time.sleep(1)
+            runs = [r for r in client.read_flow_runs(deployment_filter=of_publish)
+                    if r.parameters.get("campaign") == "trigger-test"]
+    assert len(runs) == 1, "the approval event did not start a publish run for its campaign"
 
 
 def test_campaign_flow_shards_its_jobs_over_gpu_workers(settings):

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from catalog.db import engine_for, session_scope
-from catalog.models import (Asset, AssetKind, AuditEvent, ClipStatus, ReviewDecision, ReviewTask, Role, WebSession,
-                            utcnow)
-from governance.review import set_due_hours, set_policy
+from catalog.models import (Asset, AssetKind, AuditEvent, Campaign, ClipStatus, ReviewDecision, ReviewTask, Role,
+                            WebSession, utcnow)
+from governance.review import publishable_campaign, set_due_hours, set_policy
 from review_helpers import PASSWORD, make_users, seed_campaign, sign_in
 
 
@@ -150,6 +150,7 @@ def test_viewer_cannot_decide_and_reviewer_cannot_give_final_approval(dash):
     assert r.status_code == 403 and "needs an approver" in r.json()["detail"]
     with session_scope(engine_for(settings.catalog_db_url)) as s:
         assert s.get(Asset, ids[0]).status == ClipStatus.in_review
+        assert publishable_campaign(s, ids[0]) is None  # half-approved: no publish event yet
 
     # Four eyes: an approver who approved at the review stage cannot also give the final approval.
     assert _decide(approver, ta, ids[1], decision="approve", expected_stage="review").status_code == 200
@@ -160,6 +161,9 @@ def test_viewer_cannot_decide_and_reviewer_cannot_give_final_approval(dash):
     r = _decide(alex, sign_in(alex, "alex"), ids[0], decision="approve", expected_stage="approval")
     assert r.status_code == 200 and r.json()["state"]["clip_status"] == "approved"
     assert [d["reviewer"] for d in r.json()["state"]["decisions"]] == ["rita", "alex"]
+    with session_scope(engine_for(settings.catalog_db_url)) as s:
+        campaign = s.scalar(select(Campaign.name))
+        assert publishable_campaign(s, ids[0]) == campaign  # what the dashboard announces to Prefect
 
 
 def test_reject_needs_a_reason_and_records_it(dash):

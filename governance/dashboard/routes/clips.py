@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from catalog.db import session_scope
 from catalog.models import Decision, Role
+from governance import events
 from governance.dashboard.deps import Catalog, CurrentUser, User, require
 from governance.dashboard.routes.media import NOT_FOUND
 from governance.dashboard.schemas import AssigneeIn, Conflict, DecisionIn, DecisionOut
 from governance.queue import clip_detail
 from governance.review import (REJECT_REASONS, Changes, DecisionConflict, NoTask, NotAllowed, ReviewError, assign,
-                               decide, task_state)
+                               decide, publishable_campaign, task_state)
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["clips"])
@@ -36,7 +37,11 @@ def _decide(request: Request, catalog, user: CurrentUser, asset_id: int, body: D
         row = decide(s, asset_id, body.decision, body.reason, user.name, role=user.role,
                      expected_stage=body.expected_stage or None, reason_code=body.reason_code or None,
                      changes=changes, brands_dir=request.app.state.settings.brands_dir)
-        return DecisionOut(state=task_state(s, row.task_id), revision_job_id=row.revision_job_id)
+        out = DecisionOut(state=task_state(s, row.task_id), revision_job_id=row.revision_job_id)
+        publishable = publishable_campaign(s, asset_id)
+    if publishable:  # after the commit: the publish deployment's trigger may run at once
+        events.clip_approved(publishable, asset_id, user.name)
+    return out
 
 
 def _render(request: Request, catalog, user: CurrentUser, asset_id: int, status: int = 200, **extra):
