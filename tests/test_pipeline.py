@@ -134,14 +134,14 @@ def assert_report_attached(settings, summary: dict) -> None:
 
 
 def check_overlapped_generation(s) -> bool:
-    """QC did not serialize behind generation: some clip was being checked while the next one generated."""
+    """QC did not serialize behind generation: some clip was being checked while a later batch generated."""
     def unix(dt) -> float:
         return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
 
-    jobs = s.scalars(select(GenerationJob).order_by(GenerationJob.id)).all()
-    spans = [(j.timings["qc_started_unix"], j.timings["qc_started_unix"] + j.timings["qc_s"]) for j in jobs]
-    return any(qc_start < unix(b.finished_at) and qc_end > unix(b.started_at)
-               for (qc_start, qc_end), b in zip(spans, jobs[1:]))
+    jobs = s.scalars(select(GenerationJob)).all()
+    return any(a.timings["qc_started_unix"] < unix(b.finished_at)
+               and a.timings["qc_started_unix"] + a.timings["qc_s"] > unix(b.started_at)
+               for a in jobs for b in jobs if unix(b.started_at) >= unix(a.finished_at))
 
 
 def lineage_of(engine, path: str) -> dict:
