@@ -6,6 +6,7 @@ so running the same campaign twice regenerates nothing.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,6 @@ def shard_workers(settings: Settings, campaign_name: str, n: int) -> dict[str, A
                     if not state.is_completed():
                         log.error("shard worker run %s ended %s: %s", fid, state.name, state.message)
             if pending:
-                import time
-
                 time.sleep(2)
     return here
 

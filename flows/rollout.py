@@ -26,6 +26,7 @@ from flows.intake import registry_for, validate
 from flows.settings import Settings
 from governance import audit, rollout, tracking
 from governance.registry import ModelRefError, ResolvedModel, parse_ref
+from wan_tasks.media import atomic_path
 
 
 @flow(name="rollout-evaluate", log_prints=True)
@@ -112,7 +113,7 @@ def _campaign_id(session: Any, name: str) -> int:
     return session.scalar(select(Campaign.id).where(Campaign.name == name))
 
 
-def evaluation_dict(session: Any, ev: Any) -> dict[str, Any]:  # noqa: ANN401 - catalog.models.RolloutEvaluation
+def evaluation_dict(ev: Any) -> dict[str, Any]:  # noqa: ANN401 - catalog.models.RolloutEvaluation
     return {"id": ev.id, "model": ev.registry_name, "champion_version": ev.champion_version,
             "challenger_version": ev.challenger_version, "golden_path": ev.golden_path,
             "golden_sha256": ev.golden_sha256, "policy_path": ev.policy_path, "passed": ev.passed,
@@ -142,7 +143,7 @@ def publish_evaluation(settings: Settings, evaluation_id: int, final: bool = Fal
                                       .where(GenerationJob.id.in_(ids)).order_by(PromptItem.source_row, GenerationJob.variant_index)):
                 strips.append((key, arm, uri))
         strips.sort(key=lambda t: (t[0], t[1] != "champion"))
-        data = evaluation_dict(s, ev)
+        data = evaluation_dict(ev)
         dest = settings.home_dir / "reports" / "rollout" / f"evaluation-{ev.id}.html"
         report, images = rollout_report.write_report(dest, data, strips)
         ev.report_uri = str(report)
@@ -152,7 +153,7 @@ def publish_evaluation(settings: Settings, evaluation_id: int, final: bool = Fal
 
 
 def _log_mlflow(settings: Settings, ev: dict[str, Any], report: Path, images: dict[str, Path], final: bool) -> None:
-    client = tracking._client(settings.mlflow_uri)
+    client = tracking.mlflow_client(settings.mlflow_uri)
     run_id = ev["mlflow_run_id"]
     m = ev["metrics"]
     metrics: dict[str, float] = {}
@@ -177,7 +178,8 @@ def _log_mlflow(settings: Settings, ev: dict[str, Any], report: Path, images: di
     client.set_tag(run_id, "wanflow.verdict", "no policy" if ev["passed"] is None else
                    "passed" if ev["passed"] else "not passed")
     out = report.parent / f"evaluation-{ev['id']}.json"
-    out.write_text(json.dumps(ev, indent=2, default=str, ensure_ascii=False))
+    with atomic_path(out, ".json") as tmp:
+        tmp.write_text(json.dumps(ev, indent=2, default=str, ensure_ascii=False))
     for path in (report, out, *images.values()):
         client.log_artifact(run_id, str(path), artifact_path="evaluation")
     if final:

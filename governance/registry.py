@@ -16,7 +16,6 @@ Random-weights mode (benchmarks only) is refused here, both when registering and
 from __future__ import annotations
 
 import json
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,11 +90,9 @@ class Registry:
     @property
     def client(self):
         if self._client is None:
-            from mlflow import MlflowClient
+            from governance.tracking import mlflow_client
 
-            logging.getLogger("mlflow").setLevel(logging.WARNING)
-            logging.getLogger("alembic").setLevel(logging.WARNING)
-            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            self._client = mlflow_client(self.tracking_uri)
         return self._client
 
     def _store_exists(self) -> bool:

@@ -10,7 +10,8 @@ EXPERIMENT = "wanflow-campaigns"
 ROLLOUT_EXPERIMENT = "wanflow-rollout"  # champion-vs-challenger evaluation runs
 
 
-def _client(tracking_uri: str):
+def mlflow_client(tracking_uri: str):
+    """An MlflowClient on the tracking (and registry) store, with MLflow's own logging quietened."""
     from mlflow import MlflowClient
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -28,7 +29,7 @@ def _experiment_id(client, artifacts_dir: Path, name: str = EXPERIMENT) -> str:
 
 def start_run(tracking_uri: str, artifacts_dir: Path, campaign: str, params: dict[str, Any],
               tags: dict[str, str], experiment: str = EXPERIMENT, run_name: str | None = None) -> str:
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     run = client.create_run(_experiment_id(client, artifacts_dir, experiment), run_name=run_name or campaign,
                             tags={"wanflow.campaign": campaign, **tags})
     for k, v in params.items():
@@ -38,7 +39,7 @@ def start_run(tracking_uri: str, artifacts_dir: Path, campaign: str, params: dic
 
 def finish_run(tracking_uri: str, run_id: str, metrics: dict[str, float], artifacts: list[Path],
                status: str = "FINISHED") -> None:
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     for k, v in metrics.items():
         client.log_metric(run_id, k, float(v))
     for path in artifacts:
@@ -47,7 +48,7 @@ def finish_run(tracking_uri: str, run_id: str, metrics: dict[str, float], artifa
 
 
 def run_url(tracking_uri: str, run_id: str, ui: str = "http://127.0.0.1:5000") -> str:
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     exp_id = client.get_run(run_id).info.experiment_id
     return f"{ui}/#/experiments/{exp_id}/runs/{run_id}"
 
@@ -59,7 +60,7 @@ def log_worker(tracking_uri: str, artifacts_dir: Path, report: dict[str, Any], s
     """One MLflow run per GPU worker session: its final figures, and clips/GPU busy/clips per hour per shard."""
     from mlflow.entities import Metric
 
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     exp = client.get_experiment_by_name(WORKERS_EXPERIMENT)
     exp_id = exp.experiment_id if exp is not None else client.create_experiment(
         WORKERS_EXPERIMENT, artifact_location=(artifacts_dir / WORKERS_EXPERIMENT).resolve().as_uri())
