@@ -56,15 +56,13 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="wanflow-bench-"))
     os.environ["WANFLOW_HOME"] = str(home)
-    import flows
-
-    flows.ensure_prefect_home()
+    import flows  # noqa: F401 — sets the quiet defaults and the Prefect home
     from sqlalchemy import select
 
     from catalog.db import engine_for, session_scope
     from catalog.models import GenerationJob
     from flows.campaign import campaign
-    from flows.settings import Settings
+    from core.settings import Settings
 
     settings = Settings(home=home, catalog_url=args.catalog_url)
     warm = write_brief(home / "warm", 1, args.width, args.height, args.frames, args.steps)

@@ -1,6 +1,6 @@
 """The fleet's own cost, with generation simulated (no GPU here):
 
-1. Orchestration + catalog overhead per clip at N = 100 and N = 1000 jobs: a GPU worker (wan_tasks/fleet.py)
+1. Orchestration + catalog overhead per clip at N = 100 and N = 1000 jobs: a GPU worker (wan_tasks/worker.py)
    claims shards with a lease, holds a real strict Prefect global concurrency limit per shard (a throwaway
    Prefect server), renews its lease, records each job under its claim token and writes its metrics — with a
    generation that takes no time. Everything measured is overhead. Target ≤ 50 ms/clip, growing linearly.
@@ -31,9 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("WANFLOW_HOME", tempfile.mkdtemp(prefix="wanflow-bench-fleet-"))
-import flows  # noqa: E402
-
-flows.ensure_prefect_home()
+import flows  # noqa: E402, F401 — sets the quiet defaults and the Prefect home
 
 
 def seed_jobs(engine, n: int, campaign: str, width: int = 128, height: int = 64, frames: int = 9) -> list[int]:
@@ -73,7 +71,7 @@ def simulated(gen_s: float, write: bool):
     from catalog import claims
     from catalog.db import session_scope
     from catalog.models import Asset, AssetKind, GenerationJob
-    from wan_tasks import media
+    from adapters import media
 
     def generate_jobs(engine, job_ids, assets_dir, opts, on_step=None, claim=None):  # noqa: ANN001
         out = []
@@ -101,8 +99,8 @@ def simulated(gen_s: float, write: bool):
 
 
 def worker(engine, settings, campaign: str, slot: str, gen_fn, on_clips=None):  # noqa: ANN001
-    from flows.fleet import gpu_slot
-    from wan_tasks.fleet import WorkerConfig, run_worker
+    from flows.shard import gpu_slot
+    from wan_tasks.worker import WorkerConfig, run_worker
 
     cfg = WorkerConfig(worker=f"bench-{campaign}", slot=slot, shard_size=settings.shard_size, lease_s=60,
                        campaign=campaign, poll_s=0.1)
@@ -124,9 +122,9 @@ def busy_fraction(engine, settings, clips: int, gen_s: float, slot: str) -> dict
     from catalog.db import session_scope
     from catalog.models import Asset
     from governance.delivery import DeliveryPolicy
-    from wan_tasks.encode import render_video
-    from wan_tasks.presets import load_presets
-    from wan_tasks.qc import evaluate
+    from adapters.encode import render_video
+    from governance.renditions import load_presets
+    from governance.qc import evaluate
 
     preset = next(p for p in load_presets().video if p.width == 1280)
     campaign = f"busy-{clips}-{int(time.time() * 1000)}"
@@ -174,8 +172,8 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from catalog.db import engine_for
-    from flows.fleet import ensure_slots
-    from flows.settings import Settings
+    from flows.shard import ensure_slots
+    from core.settings import Settings
 
     settings = Settings(catalog_url=args.catalog_url)
     settings.ensure_dirs()

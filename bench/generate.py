@@ -45,9 +45,9 @@ def transformer_flops(cfg, width: int, height: int, frames: int, text_len: int =
 
 def build(variant: str, device: str, text_encoder: bool, seed: int):
     """(pipe, folder or None): a loaded folder / stand-in, or a random-weights pipeline."""
-    from wan_tasks import model as m
-    from wan_tasks.random_weights import build_random_pipeline, is_random
-    from wan_tasks.standins import BUILDERS
+    from adapters import pipelines as m
+    from adapters.random_weights import build_random_pipeline, is_random
+    from adapters.standins import BUILDERS
 
     if is_random(variant):
         import torch
@@ -88,9 +88,9 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     import numpy as np
     import torch
 
-    from wan_tasks import engine as e
-    from wan_tasks import memory as mm
-    from wan_tasks import model as m
+    from adapters import engine as e
+    from adapters import memory as mm
+    from adapters import pipelines as m
 
     device = m.resolve_device(args.device)
     pipe, folder = build(args.variant, device, not args.no_text_encoder, seed=0)
@@ -132,7 +132,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
         base = diffusers.DiffusionPipeline.from_pretrained(folder, dtype=ours.transformer.dtype,
                                                           local_files_only=True).to(device)
     else:
-        from wan_tasks.random_weights import build_random_pipeline
+        from adapters.random_weights import build_random_pipeline
 
         base = build_random_pipeline(args.variant, seed=0, device="cpu", dtype=ours.transformer.dtype,
                                      text_encoder=not args.no_text_encoder).to(device)
@@ -185,7 +185,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
                     "peak_memory_bytes": ours_peak.bytes, "peak_memory_kind": ours_peak.kind,
                     "stage_s_per_batch": {k: round(statistics.median(r.timings[k] for r, _, _ in ours_runs), 4)
                                           for k in ("text_encode_s", "denoise_s", "decode_s")},
-                    "estimated_peak_note": "device memory model (wan_tasks.memory); RSS also counts Python/torch",
+                    "estimated_peak_note": "device memory model (adapters.memory); RSS also counts Python/torch",
                     "estimated_peak_bytes": mm.estimate_peak(fp, shape, policy, device),
                     "achieved_tflops": tflops},
         "diffusers_default": {"s_per_clip": round(base_clip, 4), "s_per_step": round(base_step, 4),

@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from governance.delivery import parse_delivery  # noqa: E402
-from wan_tasks import encode, media, provenance  # noqa: E402
-from wan_tasks.presets import load_presets  # noqa: E402
+from adapters import encode, media, provenance  # noqa: E402
+from governance.renditions import load_presets  # noqa: E402
 
 POLICY = parse_delivery({"framing": "fill", "ai_label": {"text": {"en": "AI-generated"}}})
 

@@ -53,7 +53,7 @@ def main() -> None:
     import numpy as np
 
     from governance.checks import TECHNICAL
-    from wan_tasks.qc import Expected, run_checks
+    from governance.qc import Expected, run_checks
 
     clip = make_clip(Path(tempfile.mkdtemp(prefix="wanflow-bench-qc-")) / "clip.mp4")
     expected = Expected(WIDTH, HEIGHT, FRAMES, FPS)

@@ -50,8 +50,8 @@ def seed(url: str, assets_dir: Path, n: int, campaigns: int = 10, variants: int 
 
     from catalog.db import engine_for, session_scope
     from catalog.models import (Asset, Brief, Campaign, GenerationJob, ModelVersion, PromptItem, ReviewTask, Role)
-    from governance.accounts import add_user
-    from wan_tasks.media import write_clip
+    from wan_tasks.accounts import add_user
+    from adapters.media import write_clip
 
     clip = assets_dir / "clips" / "bench" / "shared.mp4"
     t = np.arange(9)[:, None, None, None]
@@ -156,7 +156,7 @@ def main() -> None:
     url = args.catalog_url or f"sqlite:///{home / 'catalog.db'}"
     os.environ["WANFLOW_HOME"] = str(home)
     fresh_database(url)
-    from flows.settings import Settings
+    from core.settings import Settings
 
     t0 = time.perf_counter()
     seed(url, Settings(home=home).assets_dir, args.tasks)
@@ -164,7 +164,7 @@ def main() -> None:
     port = _port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"WANFLOW_HOME": str(home), "WANFLOW_CATALOG_URL": url}
-    server = subprocess.Popen([sys.executable, "-m", "flows.cli", "review", "serve", "--port", str(port)], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "review", "serve", "--port", str(port)], cwd=ROOT,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         import httpx

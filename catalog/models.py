@@ -288,7 +288,7 @@ class Publication(Base):
 class AuditEvent(Base):
     """Append-only record of who did what (decisions, sign-ins, role changes, publications, runs).
 
-    Rows are chained by hashes and written only through ``governance.audit.append``.
+    Rows are chained by hashes and written only through ``catalog.audit.append``.
     """
 
     __tablename__ = "audit_events"

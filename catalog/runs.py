@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.models import Campaign, Run, utcnow
-from governance import audit
+from catalog import audit
 
 
 def open_run(session: Session, campaign: str, flow: str, prefect_flow_run_id: str | None,

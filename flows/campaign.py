@@ -10,24 +10,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flows import ensure_prefect_home
-
-ensure_prefect_home()
-
-from prefect import flow, get_run_logger, runtime  # noqa: E402
-from prefect.artifacts import create_link_artifact, create_markdown_artifact  # noqa: E402
+from prefect import flow, get_run_logger, runtime
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
 from catalog.db import engine_for, session_scope
 from catalog.runs import close_run, open_run
 from catalog.summary import run_summary
 from flows import progress
-from flows.fleet import slot_if_deployed
-from flows.intake import validate
-from flows.settings import Settings
-from governance import tracking
+from flows.shard import slot_if_deployed
+from wan_tasks.intake import validate
+from core.settings import Settings
+from adapters import tracking
 from governance.brief import Brief
-from governance.registry import ResolvedModel
-from wan_tasks.tasks import (check_clip, clips_of, freeze_models, generate_batch, plan_batches, plan_jobs, qc_report,
+from adapters.registry import ResolvedModel
+from flows.tasks import (check_clip, clips_of, freeze_models, generate_batch, plan_batches, plan_jobs, qc_report,
                              record_brief, validate_qc)
 
 
@@ -93,7 +89,7 @@ def shard_workers(settings: Settings, campaign_name: str, n: int) -> dict[str, A
     from prefect.deployments import run_deployment
     from prefect.states import Cancelled
 
-    from flows.fleet import generate_shard
+    from flows.shard import generate_shard
 
     log = get_run_logger()
     others = [run_deployment(SHARD_DEPLOYMENT, parameters={"campaign": campaign_name}, timeout=0,
@@ -138,7 +134,7 @@ def start_run(settings: Settings, brief: Brief, model: ResolvedModel,
 def finish_run(settings: Settings, brief: Brief, model: ResolvedModel, brief_id: int, run_id: int,
                mlflow_run_id: str, job_ids: list[int], validation: dict[str, Any],
                report: dict[str, Any], canary: ResolvedModel | None = None) -> dict[str, Any]:
-    from wan_tasks.media import contact_sheet
+    from adapters.media import contact_sheet
 
     engine = engine_for(settings.catalog_db_url)
     with session_scope(engine) as s:

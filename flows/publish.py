@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows import ensure_prefect_home
-
-ensure_prefect_home()
-
-from prefect import flow, get_run_logger, runtime  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect import flow, get_run_logger, runtime
+from prefect.artifacts import create_markdown_artifact
 
 from catalog.db import engine_for, session_scope
 from catalog.runs import close_run, open_run
-from flows.settings import Settings
-from wan_tasks.presets import load_presets
-from wan_tasks.provenance import ProvenanceError, SigningConfig
+from core.settings import Settings
+from governance.renditions import load_presets
+from adapters.provenance import ProvenanceError, SigningConfig
 from wan_tasks.publish import approved_clips, delivery_policy
 from wan_tasks.publish import manifest as publish_manifest
-from wan_tasks.tasks import deliver_clip, destination, notify_webhook, render_clip, write_manifest
+from flows.tasks import deliver_clip, destination, notify_webhook, render_clip, write_manifest
 
 
 def signing_config(settings: Settings) -> SigningConfig:

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows import ensure_prefect_home
-
-ensure_prefect_home()
-
-from prefect import flow, get_run_logger  # noqa: E402
+from prefect import flow, get_run_logger
 
 from catalog.db import engine_for, session_scope
-from flows.fleet import slot_if_deployed
-from flows.settings import Settings
-from governance.revisions import waiting_revisions
+from flows.shard import slot_if_deployed
+from core.settings import Settings
+from wan_tasks.revisions import waiting_revisions
 from governance.brand import BrandProfile, load_brand
 from governance.checks import BLOCK
-from wan_tasks.tasks import check_clip, generate_clip
+from flows.tasks import check_clip, generate_clip
 
 
 def brand_of_job(settings: Settings, job_id: int) -> BrandProfile:

@@ -13,20 +13,18 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flows import ensure_prefect_home
-
-ensure_prefect_home()
-
-from prefect import flow, get_run_logger, runtime  # noqa: E402
-from prefect.artifacts import create_link_artifact  # noqa: E402
+from prefect import flow, get_run_logger, runtime
+from prefect.artifacts import create_link_artifact
 
 from catalog.db import engine_for, session_scope
 from catalog.runs import close_run, open_run
-from flows.intake import registry_for, validate
-from flows.settings import Settings
-from governance import audit, rollout, tracking
-from governance.registry import ModelRefError, ResolvedModel, parse_ref
-from wan_tasks.media import atomic_path
+from wan_tasks.intake import registry_for, validate
+from core.settings import Settings
+from catalog import audit
+from wan_tasks import rollout
+from adapters import tracking
+from adapters.registry import ModelRefError, ResolvedModel, parse_ref
+from adapters.media import atomic_path
 
 
 @flow(name="rollout-evaluate", log_prints=True)
@@ -35,7 +33,7 @@ def rollout_evaluate(challenger: str, golden_path: str = "examples/golden.yaml",
                      settings: Settings | None = None) -> dict[str, Any]:
     """Compare `challenger` (e.g. `wan-t2v/2`) with the champion (the golden file's `model`, normally
     `wan-t2v@champion`) on the golden prompts. `ab` opens a blind A/B round in the review dashboard."""
-    from wan_tasks.tasks import plan_jobs, record_brief
+    from flows.tasks import plan_jobs, record_brief
 
     from flows.campaign import generate_and_check
 
@@ -129,7 +127,7 @@ def publish_evaluation(settings: Settings, evaluation_id: int, final: bool = Fal
     from sqlalchemy import select
 
     from catalog.models import Asset, AssetKind, GenerationJob, PromptItem, RolloutEvaluation
-    from wan_tasks import rollout_report
+    from adapters import rollout_report
 
     engine = engine_for(settings.catalog_db_url)
     with session_scope(engine) as s:

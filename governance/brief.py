@@ -2,7 +2,7 @@
 
 Every problem found is collected and raised together as :class:`BriefInvalid`. Structure and
 types are checked with pydantic; value rules over the prompt table (lengths, unique ids, 4k+1
-frames, multiples of 16, formats) with the Great Expectations suite in ``governance.expectations``.
+frames, multiples of 16, formats) with the Great Expectations suite in ``governance.brief_suite``.
 Rows that are valid but break the brand's text policy become :class:`Rejection` records.
 
 ``Problem.field`` is the key at top level (``model``), ``defaults.<key>`` in defaults, the key
@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from governance.registry import ModelRefError, parse_ref
+from adapters.registry import ModelRefError, parse_ref
 from governance.brand import BrandInvalid, BrandNotFound, BrandProfile, load_brand
 from governance.checks import BLOCK
 from governance.text_policy import check_text, reason
@@ -432,7 +432,7 @@ def _apply_policy(specs: list[ItemSpec], brand: BrandProfile) -> tuple[list[Item
 def load_brief(path: Path, brands_dir: Path | None = None,
                known_models: Callable[[str], bool] | None = None) -> Brief:
     """Load and validate a brief; raise BriefInvalid listing every problem found."""
-    from governance.expectations import items_to_frame, validate_prompt_table
+    from governance.brief_suite import items_to_frame, validate_prompt_table
 
     path = Path(path)
     file = str(path)

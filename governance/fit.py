@@ -8,7 +8,7 @@ conditioning image on every item; a text-to-video model takes none.
 from __future__ import annotations
 
 from governance.brief import Brief, BriefInvalid, Problem
-from wan_tasks.variants import Preset, UnknownVariant, preset_for
+from governance.variants import Preset, UnknownVariant, preset_for
 
 
 def preset_or_none(variant: str | None) -> Preset | None:

@@ -16,9 +16,8 @@ import pytest
 
 # Nothing a test does may touch a developer's own ./.wanflow: every test process gets its own home.
 os.environ["WANFLOW_HOME"] = tempfile.mkdtemp(prefix="wanflow-test-home-")
-import flows  # noqa: E402 — sets the offline/quiet environment before prefect & co. are imported
-
-flows.ensure_prefect_home()
+import core  # noqa: E402 — sets the offline/quiet environment before prefect & co. are imported
+import flows  # noqa: E402, F401 — creates the Prefect home
 
 PG_ADMIN = os.environ.get("WANFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,14 +75,14 @@ def catalog_url(request, tmp_path):
 @pytest.fixture(scope="session")
 def dev_ca(tmp_path_factory):
     """A development CA and C2PA signer, made locally once per session (publishing signs every file)."""
-    from wan_tasks.provenance import make_dev_ca
+    from adapters.provenance import make_dev_ca
 
     return make_dev_ca(tmp_path_factory.mktemp("dev-ca"))
 
 
 @pytest.fixture
 def settings(tmp_path, catalog_url, dev_ca):
-    from flows.settings import Settings
+    from core.settings import Settings
 
     return Settings(home=tmp_path / "home", catalog_url=catalog_url, c2pa_key=dev_ca.key,
                     c2pa_cert_chain=dev_ca.cert_chain, c2pa_trust_anchors=dev_ca.cert_chain.parent / "dev-root-ca.pem",
@@ -93,7 +92,7 @@ def settings(tmp_path, catalog_url, dev_ca):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """The wan-tiny stand-in, built once per test session (seeded random weights, no download)."""
-    from wan_tasks.model import build_tiny_model
+    from adapters.pipelines import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "wan-tiny")
 
@@ -101,7 +100,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_i2v_model(tmp_path_factory) -> Path:
     """The wan-tiny-i2v stand-in (WanImageToVideoPipeline, tiny CLIP vision encoder), built once per session."""
-    from wan_tasks.standins import build_tiny_i2v_model
+    from adapters.standins import build_tiny_i2v_model
 
     return build_tiny_i2v_model(tmp_path_factory.mktemp("models") / "wan-tiny-i2v")
 
@@ -109,7 +108,7 @@ def tiny_i2v_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_lora(tmp_path_factory, tiny_model) -> Path:
     """A brand LoRA made locally with peft on wan-tiny's transformer (random, so it visibly changes clips)."""
-    from wan_tasks.standins import build_tiny_lora
+    from adapters.standins import build_tiny_lora
 
     return build_tiny_lora(tiny_model, tmp_path_factory.mktemp("loras") / "acme-style")
 

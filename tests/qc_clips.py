@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from imageio_ffmpeg import get_ffmpeg_exe
 
-from wan_tasks import media
+from adapters import media
 
 W, H, FPS, T = 160, 96, 16, 33
 TESTSRC = f"testsrc2=size={W}x{H}:rate={FPS}"

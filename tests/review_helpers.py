@@ -1,6 +1,6 @@
 """Helpers for the dashboard tests: a campaign with real clips in the asset store, QC'd for real, and users.
 
-The clips are real H.264 files (smooth moving gradients, encoded by wan_tasks.media.write_clip) and go
+The clips are real H.264 files (smooth moving gradients, encoded by adapters.media.write_clip) and go
 through the real QC stage into the review queue; only the generation step is skipped, because the
 dashboard never generates anything (the revisions test uses the real tiny Wan pipeline for that).
 """
@@ -17,8 +17,9 @@ from catalog.db import engine_for, session_scope
 from catalog.models import (Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ItemStatus, JobStatus,
                             ModelVersion, PromptItem, Role)
 from conftest import EXAMPLES
-from governance.accounts import add_user
-from wan_tasks import media, quality
+from wan_tasks.accounts import add_user
+from adapters import media
+from wan_tasks import quality
 
 PASSWORD = "correct horse battery"
 PARAMS = {"width": 64, "height": 32, "num_frames": 9, "fps": 16, "steps": 2, "guidance": 5.0}

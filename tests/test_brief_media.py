@@ -115,7 +115,7 @@ def test_brand_lora_is_checked_and_hashed(tmp_path, tiny_lora):
 def test_cli_validate_names_file_row_and_field_for_a_bad_image(tmp_path):
     brief = write(tmp_path, '  - id: a\n    prompt: "a red sneaker"\n    image: missing.png\n')
     env = {"WANFLOW_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    r = subprocess.run([sys.executable, "-m", "flows.cli", "validate", str(brief)], cwd=ROOT, env=env,
+    r = subprocess.run([sys.executable, "-m", "cli.main", "validate", str(brief)], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{brief}:8:image: image " in r.stderr and "does not exist" in r.stderr

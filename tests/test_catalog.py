@@ -7,7 +7,7 @@ from sqlalchemy import func, inspect, select
 
 from catalog.db import current_revision, engine_for, session_scope, upgrade
 from catalog.models import Asset, AssetKind, AuditEvent, Campaign, ClipStatus, Decision, ReviewTask
-from governance.review import ReviewError, decide
+from wan_tasks.review import ReviewError, decide
 
 TABLES = {"campaigns", "briefs", "prompt_items", "model_versions", "runs", "generation_jobs", "assets",
           "qc_results", "review_tasks", "review_decisions", "publications", "audit_events", "audit_head", "users",

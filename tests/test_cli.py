@@ -14,7 +14,7 @@ import pytest
 
 from conftest import EXAMPLES
 
-WANFLOW = [sys.executable, "-m", "flows.cli"]
+WANFLOW = [sys.executable, "-m", "cli.main"]
 ROOT = Path(__file__).resolve().parent.parent
 
 

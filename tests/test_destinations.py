@@ -17,7 +17,7 @@ from catalog.db import engine_for, session_scope
 from catalog.models import Asset, AssetKind, AuditEvent, Decision, Publication
 from conftest import EXAMPLES
 from servers import KillingProxy, MotoServer, Webhook
-from wan_tasks.destinations import S3Bucket
+from adapters.destinations import S3Bucket
 
 BRIEF = """campaign: deliver-test
 brand: acme
@@ -39,8 +39,8 @@ FILES_PER_CLIP = 3  # rendition + poster + preview
 def campaign(tmp_path_factory, dev_ca):
     """A campaign with two approved clips, on SQLite (the catalog on PostgreSQL is covered by test_pipeline)."""
     from flows.campaign import campaign as run_campaign
-    from flows.settings import Settings
-    from governance.review import decide, pending
+    from core.settings import Settings
+    from wan_tasks.review import decide, pending
 
     d = tmp_path_factory.mktemp("deliver")
     (d / "brands").mkdir()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wan_tasks import engine as e
-from wan_tasks import model as m
-from wan_tasks.memory import BudgetCard, Policy, footprint_from_folder
+from adapters import engine as e
+from adapters import pipelines as m
+from adapters.memory import BudgetCard, Policy, footprint_from_folder
 
 P = dict(width=64, height=32, num_frames=5, steps=2, guidance=5.0, flow_shift=3.0)
 PROMPTS = [("A red sneaker on a white pedestal", "blurry", 11),

@@ -116,8 +116,8 @@ def test_worker_that_loses_its_lease_records_nothing_and_gives_the_rest_back(cat
     import contextlib
 
     from catalog.models import ShardRun
-    from wan_tasks.fleet import WorkerConfig, run_worker
-    from wan_tasks.generate import EngineOptions
+    from wan_tasks.worker import WorkerConfig, run_worker
+    from core.settings import EngineOptions
 
     engine = engine_for(catalog_url)
     ids = pending_jobs(engine, 3)

@@ -16,7 +16,7 @@ def test_prefect_deploy_registers_the_deployments_on_their_pools(tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
-    from flows.fleet import ensure_pools
+    from flows.shard import ensure_pools
 
     pools = {p["name"]: p for p in ensure_pools()}
     assert {"gpu", "cpu"} <= set(pools) and pools["gpu"]["type"] == "process"
@@ -50,7 +50,7 @@ def test_an_approval_event_runs_the_publish_deployment_for_that_campaign(tmp_pat
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from governance import events
+    from flows import events
 
     with get_client(sync_client=True) as client:
         if not any(d.name == "publish" for d in client.read_deployments()):
@@ -84,11 +84,11 @@ def test_campaign_flow_shards_its_jobs_over_gpu_workers(settings):
     from catalog.models import GenerationJob, QcResult, ShardRun
     from conftest import EXAMPLES
     from flows.campaign import campaign
-    from flows.fleet import ensure_pools, ensure_slots
+    from flows.shard import ensure_pools, ensure_slots
 
     ensure_pools()
     ensure_slots([settings.gpu_slot])
-    Flow.from_source(str(ROOT), "flows/fleet.py:generate_shard").deploy(name="generate-shard", work_pool_name="gpu",
+    Flow.from_source(str(ROOT), "flows/shard.py:generate_shard").deploy(name="generate-shard", work_pool_name="gpu",
                                                                          print_next_steps=False)
     out = campaign(str(EXAMPLES / "brief.yaml"), settings, gpu_workers=2)
     assert (out["jobs_planned"], out["clips_generated"]) == (6, 6)

@@ -20,7 +20,7 @@ def _head_and_previous(url: str) -> tuple[str, str]:
 
 
 def _db_upgrade(url: str, monkeypatch) -> str:
-    from flows.cli import app
+    from cli.main import app
 
     monkeypatch.setenv("WANFLOW_CATALOG_URL", url)
     result = CliRunner().invoke(app, ["db", "upgrade"])

@@ -16,12 +16,12 @@ from conftest import PG_ADMIN, ROOT
 
 
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", "stack", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", "stack", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
 def test_stack_up_status_down(tmp_path):
-    from flows.stack import StackConfig, drop_databases
+    from adapters.stack import StackConfig, drop_databases
 
     server = PG_ADMIN.rsplit("/", 1)[0]
     prefix = f"wanflow_stack_{uuid.uuid4().hex[:8]}"

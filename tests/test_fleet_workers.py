@@ -22,7 +22,7 @@ import yaml
 from sqlalchemy import select
 
 from catalog.db import engine_for, session_scope
-from catalog.fleet import max_concurrent, slot_intervals
+from catalog.workers import max_concurrent, slot_intervals
 from catalog.models import Asset, AssetKind, GenerationJob, JobStatus, ShardRun, WorkerMetric
 from conftest import EXAMPLES, ROOT, _drop_postgres, _postgres_url
 
@@ -32,7 +32,7 @@ LEASE_S = 3.0
 
 @pytest.fixture
 def pg_settings(tmp_path):
-    from flows.settings import Settings
+    from core.settings import Settings
 
     url = _postgres_url()
     yield Settings(home=tmp_path / "home", catalog_url=url)
@@ -41,7 +41,7 @@ def pg_settings(tmp_path):
 
 def _plan(settings, tmp_path: Path, campaign: str) -> list[int]:
     """A brief of CLIPS tiny clips (16×16, 5 frames, 1 step), recorded and planned for the fleet."""
-    from flows.intake import freeze_models, validate
+    from wan_tasks.intake import freeze_models, validate
     from wan_tasks import plan
 
     (tmp_path / "brands").mkdir(exist_ok=True)
@@ -69,7 +69,7 @@ def _worker(settings, campaign: str, slot: str, name: str, log: Path) -> subproc
            "WANFLOW_WORKER_NAME": name, "PREFECT_API_URL": PREFECT_API_URL.value(), "WANFLOW_DEVICE": "cpu",
            "PYTHONPATH": str(ROOT)}
     env.pop("WANFLOW_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", "fleet", "work", campaign, "--slot", slot,
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "fleet", "work", campaign, "--slot", slot,
                              "--shard-size", "4", "--lease", str(LEASE_S), "--no-qc", "--json"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(log, "wb"), text=True)
 
@@ -97,7 +97,7 @@ def _check_every_job_once(settings, job_ids: list[int]) -> dict[int, GenerationJ
 
 
 def test_two_workers_share_one_gpu_slot_and_make_every_clip_once(pg_settings, tmp_path):
-    from flows.fleet import ensure_slots
+    from flows.shard import ensure_slots
 
     slot = "wanflow-test-shared-gpu"
     ensure_slots([slot], limit=1)
@@ -124,7 +124,7 @@ def test_two_workers_share_one_gpu_slot_and_make_every_clip_once(pg_settings, tm
         assert last["a"].clips + last["b"].clips == CLIPS
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from cli.main import app
 
     out = CliRunner().invoke(app, ["fleet", "status", "fleet-shared", "--json"],
                              env={"WANFLOW_CATALOG_URL": pg_settings.catalog_db_url})
@@ -135,7 +135,7 @@ def test_two_workers_share_one_gpu_slot_and_make_every_clip_once(pg_settings, tm
 
 
 def test_a_worker_killed_mid_shard_loses_and_duplicates_nothing(pg_settings, tmp_path):
-    from flows.fleet import ensure_slots
+    from flows.shard import ensure_slots
 
     ensure_slots(["wanflow-test-gpu-0", "wanflow-test-gpu-1"], limit=1)
     job_ids = _plan(pg_settings, tmp_path, "fleet-kill")
@@ -183,7 +183,7 @@ def test_a_missing_gpu_slot_fails_before_any_job_is_claimed(pg_settings, tmp_pat
     _plan(pg_settings, tmp_path, "fleet-noslot-warm")  # builds the stand-in; then plan a brief with the CLI
     brief.write_text(brief.read_text().replace("fleet-noslot-warm", "fleet-noslot"))
     env = {**os.environ, "WANFLOW_HOME": str(pg_settings.home), "WANFLOW_CATALOG_URL": pg_settings.catalog_db_url}
-    planned = subprocess.run([sys.executable, "-m", "flows.cli", "fleet", "plan", str(brief)], cwd=ROOT, env=env,
+    planned = subprocess.run([sys.executable, "-m", "cli.main", "fleet", "plan", str(brief)], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=180)
     assert planned.returncode == 0, planned.stderr[-2000:]
     assert f"fleet-noslot: {CLIPS} job(s) planned" in " ".join(planned.stdout.split())
@@ -206,7 +206,8 @@ def test_generation_under_a_claim_taken_over_mid_batch_records_and_writes_nothin
     """The real generation stage (tiny Wan, ffmpeg) under a claim that another worker takes over while the
     batch denoises: the clip is not recorded and its file is not put in place; the new holder's is."""
     from catalog import claims
-    from wan_tasks.generate import EngineOptions, generate_jobs
+    from core.settings import EngineOptions
+    from wan_tasks.generate import generate_jobs
 
     job_ids = _plan(settings, tmp_path, "fleet-takeover")
     engine = engine_for(settings.catalog_db_url)

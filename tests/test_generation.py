@@ -17,7 +17,7 @@ from catalog.db import engine_for, session_scope
 from catalog.lineage import lineage
 from catalog.models import Asset, AssetKind, AuditEvent, GenerationJob, QcResult
 from conftest import EXAMPLES, ROOT
-from wan_tasks.qc import QC_CHECKS
+from governance.qc import QC_CHECKS
 
 
 def brief_dir(tmp_path: Path, text: str) -> Path:
@@ -44,9 +44,9 @@ items:
 def test_i2v_campaign_with_brand_lora_batches_records_and_regenerates(settings, tmp_path, still_image,
                                                                       tiny_i2v_model):
     from flows.campaign import campaign
-    from wan_tasks import model as m
+    from adapters import pipelines as m
     from wan_tasks.regenerate import regenerate
-    from wan_tasks.standins import build_tiny_lora
+    from adapters.standins import build_tiny_lora
 
     m.evict_all()
     folder = tmp_path / "brief"
@@ -106,7 +106,7 @@ items:
 
 @pytest.fixture
 def sqlite_settings(tmp_path):
-    from flows.settings import Settings
+    from core.settings import Settings
 
     return Settings(home=tmp_path / "home", catalog_url=f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
 
@@ -114,7 +114,7 @@ def sqlite_settings(tmp_path):
 def wanflow(*args: str, settings) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "WANFLOW_"))}
     env |= {"WANFLOW_HOME": str(settings.home), "WANFLOW_CATALOG_URL": settings.catalog_db_url, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -122,9 +122,9 @@ def test_out_of_memory_fallback_is_recorded_and_the_clip_regenerates(sqlite_sett
     """An operator forces `none` on a (simulated) card too small for it: the job falls back, records every
     attempt and the policy used; `wanflow regenerate` re-runs it under that policy and the frames match."""
     from flows.campaign import campaign
-    from wan_tasks import memory as mm
-    from wan_tasks import model as m
-    from wan_tasks.standins import build_tiny_model
+    from adapters import memory as mm
+    from adapters import pipelines as m
+    from adapters.standins import build_tiny_model
 
     m.evict_all()
     fp = mm.footprint_from_folder(build_tiny_model(sqlite_settings.models_dir / "wan-tiny"), "cpu")

@@ -262,7 +262,7 @@ def test_brand_profile_errors(tmp_path: Path) -> None:
 def test_validate_prompt_table_standalone() -> None:
     import pandas as pd
 
-    from governance.expectations import TABLE_COLUMNS, validate_prompt_table
+    from governance.brief_suite import TABLE_COLUMNS, validate_prompt_table
 
     row = dict(id="a", prompt="a sneaker", negative_prompt="", locale="en", num_frames=9, fps=16, width=64,
                height=64, variants=1, formats="16:9|4:5", steps=4, guidance=5.0, seed=0)

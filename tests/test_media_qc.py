@@ -13,8 +13,8 @@ import pytest
 from imageio_ffmpeg import get_ffmpeg_exe
 from PIL import Image
 
-from wan_tasks import media
-from wan_tasks.media import MediaError
+from adapters import media
+from adapters.media import MediaError
 
 W, H, T, FPS = 128, 64, 9, 16
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wan_tasks import engine as e
-from wan_tasks import memory as mm
-from wan_tasks import model as m
+from adapters import engine as e
+from adapters import memory as mm
+from adapters import pipelines as m
 
 GB = 1e9
 
 
 @pytest.fixture(scope="module")
 def real_footprints():
-    from wan_tasks.random_weights import random_components
+    from adapters.random_weights import random_components
 
     return {v: mm.footprint_from_modules(random_components(v, device="meta"), "cuda")
             for v in ("wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.1-i2v-14b-720p")}

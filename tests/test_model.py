@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wan_tasks import model as m
+from adapters import pipelines as m
 
 
 def test_build_is_deterministic_and_labelled(tiny_model, tmp_path):

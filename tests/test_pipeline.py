@@ -15,10 +15,10 @@ from catalog.lineage import lineage
 from catalog.models import (Asset, AssetKind, ClipStatus, Decision, GenerationJob, ItemStatus, PromptItem,
                             Publication, QcResult, QcValidation, ReviewTask)
 from conftest import EXAMPLES
-from governance.review import decide, pending
-from wan_tasks.media import probe
-from wan_tasks.qc import QC_CHECKS
-from wan_tasks.presets import load_presets
+from wan_tasks.review import decide, pending
+from adapters.media import probe
+from governance.qc import QC_CHECKS
+from governance.renditions import load_presets
 
 BRIEF = EXAMPLES / "brief.yaml"
 

@@ -13,8 +13,8 @@ import pytest
 
 from governance.delivery import DeliveryPolicy
 from test_cli import wanflow
-from wan_tasks import encode, media, provenance
-from wan_tasks.presets import PosterPreset, VideoPreset
+from adapters import encode, media, provenance
+from governance.renditions import PosterPreset, VideoPreset
 
 TINY = VideoPreset(name="tiny-square", aspect="1:1", width=64, height=64, fps=24)
 CLAIM = provenance.Claim(title="hero-v0-tiny-square.mp4", generator="wan-tiny (stand-in)",

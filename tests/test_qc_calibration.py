@@ -15,7 +15,7 @@ import pytest
 from governance.brand import BrandProfile, default_profile
 from governance.checks import BLOCK, PASS, REVIEW, TECHNICAL
 from qc_clips import DEFECTS, FPS, NOT_RUN, H, T, W, make_clips
-from wan_tasks.qc import QC_CHECKS, Expected, judge, run_checks
+from governance.qc import QC_CHECKS, Expected, judge, run_checks
 
 EXPECTED = Expected(width=W, height=H, frames=T, fps=FPS)
 
@@ -92,7 +92,7 @@ def test_nothing_requested_is_said_not_hidden(clips) -> None:
 
 def test_single_frame_clip(tmp_path) -> None:
     from qc_clips import frames
-    from wan_tasks import media
+    from adapters import media
 
     path = media.write_clip(frames(1), FPS, tmp_path / "one.mp4").path
     by = {r.check: r for r in run_checks(path, Expected(W, H, 1, FPS), only=TECHNICAL)}
@@ -146,7 +146,7 @@ SHARMA = [
 def test_ciede2000_matches_the_published_test_data() -> None:
     import numpy as np
 
-    from wan_tasks.qc.color import ciede2000, srgb_to_lab
+    from governance.qc.color import ciede2000, srgb_to_lab
 
     got = ciede2000(np.array([p[0] for p in SHARMA]), np.array([p[1] for p in SHARMA]))
     assert got == pytest.approx([p[2] for p in SHARMA], abs=1e-4)
@@ -157,7 +157,7 @@ def test_ciede2000_matches_the_published_test_data() -> None:
 def test_palette_compliance(tmp_path) -> None:
     import numpy as np
 
-    from wan_tasks import media
+    from adapters import media
 
     red = np.zeros((T, H, W, 3), np.uint8)
     red[...] = (200, 16, 46)  # the brand red

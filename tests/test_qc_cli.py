@@ -12,8 +12,8 @@ from conftest import EXAMPLES
 from qc_clips import FPS, H, T, W, _lavfi, frames
 from qc_models import tiny_aesthetic, tiny_clip, tiny_dino, tiny_safety
 from test_cli import wanflow
-from wan_tasks import media
-from wan_tasks.qc import QC_CHECKS
+from adapters import media
+from governance.qc import QC_CHECKS
 
 ACME = ["--brand", "acme", "--brands-dir", str(EXAMPLES / "brands")]
 SPEC = ["--width", str(W), "--height", str(H), "--fps", str(FPS), "--frames", str(T)]

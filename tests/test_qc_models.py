@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.settings import Settings
+from core.settings import Settings
 from governance.brand import BrandProfile
 from governance.checks import BLOCK, PASS, REVIEW
 from qc_clips import FPS, H, T, W, frames
 from qc_models import tiny_aesthetic, tiny_clip, tiny_dino, tiny_safety
-from wan_tasks import media
-from wan_tasks.qc import Expected, Models, judge, run_checks
-from wan_tasks.qc.base import decode
-from wan_tasks.qc.semantic import SAMPLE_FRAMES
+from adapters import media
+from governance.qc import Expected, Models, judge, run_checks
+from governance.qc.base import decode
+from governance.qc.semantic import SAMPLE_FRAMES
 
 MODEL_CHECKS = ("unsafe_content", "forbidden_elements", "text_video_alignment", "aesthetic_score",
                 "subject_consistency")

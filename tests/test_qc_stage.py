@@ -17,12 +17,13 @@ from catalog.models import (Asset, AssetKind, AuditEvent, ClipStatus, Generation
 from conftest import EXAMPLES
 from governance.brand import load_brand
 from governance.brief import load_brief
-from governance.qc_expectations import qc_table, validate_campaign
-from governance.registry import ResolvedModel
+from governance.qc_suite import qc_table, validate_campaign
+from adapters.registry import ResolvedModel
 from qc_clips import make_clips
-from wan_tasks import plan, quality, qc_report
-from wan_tasks.media import sha256_file
-from wan_tasks.qc import QC_CHECKS, Models
+from wan_tasks import plan, quality
+from adapters import qc_report
+from adapters.media import sha256_file
+from governance.qc import QC_CHECKS, Models
 
 STUDIO = """name: studio
 display_name: Studio (test brand)
@@ -182,7 +183,7 @@ def test_suite_follows_the_profile() -> None:
 
     import pandas as pd
 
-    from governance.qc_expectations import COLUMNS, qc_suite, run_suite
+    from governance.qc_suite import COLUMNS, qc_suite, run_suite
 
     base = load_brand("acme", EXAMPLES / "brands")
     strict = dataclasses.replace(base, checks=base.checks | {"blur": {"on_fail": "block", "on_not_run": "block"}},

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from governance.delivery import DeliveryPolicy, parse_delivery
-from wan_tasks import encode, media
+from adapters import encode, media
 from wan_tasks.plan import generation_size
-from wan_tasks.presets import PresetInvalid, load_presets
+from governance.renditions import PresetInvalid, load_presets
 
 SRC_W, SRC_H, SRC_T, SRC_FPS = 96, 64, 17, 16  # 17 frames at 16 fps = 1.0625 s
 PRESETS = load_presets()

@@ -15,13 +15,13 @@ from sqlalchemy import func, select, update
 from catalog.db import engine_for, session_scope
 from catalog.models import (Asset, AssetKind, AuditEvent, Campaign, ClipStatus, ReviewDecision, ReviewTask, Role,
                             WebSession, utcnow)
-from governance.review import publishable_campaign, set_due_hours, set_policy
+from wan_tasks.review import publishable_campaign, set_due_hours, set_policy
 from review_helpers import PASSWORD, make_users, seed_campaign, sign_in
 
 
 @pytest.fixture
 def dash(settings):
-    from governance.dashboard import create_app
+    from dashboard import create_app
 
     ids = seed_campaign(settings)
     make_users(settings, rita=Role.reviewer, rob=Role.reviewer, alex=Role.approver, ann=Role.approver,
@@ -89,7 +89,7 @@ def test_sign_in_cookie_csrf_and_sign_out(dash):
 
 def test_repeated_failed_sign_ins_pause_that_name_only(dash):
     _, settings, _ = dash
-    from governance.dashboard import create_app
+    from dashboard import create_app
 
     window_s = 2.0
     app = create_app(settings.model_copy(update={"sign_in_max_failures": 3, "sign_in_window_minutes": window_s / 60}))

@@ -19,7 +19,7 @@ from catalog.db import engine_for, session_scope
 from catalog.models import (Asset, AuditEvent, ClipStatus, GenerationJob, ItemStatus, JobStatus, PromptItem, Publication,
                             ReviewTask, Role)
 from conftest import ROOT
-from governance import audit
+from catalog import audit
 from review_helpers import make_users, seed_campaign, sign_in
 
 
@@ -123,7 +123,7 @@ def test_migration_chains_events_written_before_it(tmp_path):
 def sqlite_settings(tmp_path, dev_ca):
     """Flow-level tests run on SQLite only: the catalog code under them is covered on both databases above."""
     from catalog.db import dispose
-    from flows.settings import Settings
+    from core.settings import Settings
 
     settings = Settings(home=tmp_path / "home", catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}",
                         c2pa_key=dev_ca.key, c2pa_cert_chain=dev_ca.cert_chain)  # publishing signs every file
@@ -133,7 +133,7 @@ def sqlite_settings(tmp_path, dev_ca):
 
 def test_request_changes_makes_a_linked_revision_job_that_the_revisions_flow_generates(sqlite_settings, tiny_model):
     from flows.revisions import revisions
-    from governance.dashboard import create_app
+    from dashboard import create_app
 
     settings = sqlite_settings
     ids = seed_campaign(settings, model_source=str(tiny_model), variants=1)
@@ -180,7 +180,7 @@ def test_request_changes_makes_a_linked_revision_job_that_the_revisions_flow_gen
 
 def test_clip_approved_in_the_dashboard_is_published_by_the_publish_flow(sqlite_settings):
     from flows.publish import publish
-    from governance.dashboard import create_app
+    from dashboard import create_app
 
     settings = sqlite_settings
     ids = seed_campaign(settings, items=("hero",), variants=2)
@@ -201,7 +201,7 @@ def test_clip_approved_in_the_dashboard_is_published_by_the_publish_flow(sqlite_
 def _wanflow(*args: str, home, url: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "WANFLOW_"))}
     environ |= {"WANFLOW_HOME": str(home), "WANFLOW_CATALOG_URL": url, **env}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=environ, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=environ, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
@@ -246,7 +246,7 @@ def test_review_policy_and_due_commands(tmp_path):
     r = _wanflow("review", "due", "no-such-campaign", "--hours", "24", home=home, url=url)
     assert r.returncode == 2 and "unknown campaign" in r.stderr and "Traceback" not in r.stderr
     with session_scope(engine_for(url)) as s:
-        from governance.review import two_stage
+        from wan_tasks.review import two_stage
 
         assert two_stage(s, "acme") is True
         assert [e.action for e in s.scalars(select(AuditEvent))] == ["review.policy_changed"]

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from catalog.db import engine_for, session_scope
 from catalog.models import Asset, ClipStatus, ReviewDecision, Role
 from conftest import ROOT
-from governance.review import set_policy
+from wan_tasks.review import set_policy
 from review_helpers import PASSWORD, make_users, seed_campaign
 
 CHROMIUM = os.environ.get("WANFLOW_CHROMIUM", "/usr/bin/chromium")
@@ -40,8 +40,8 @@ def server(tmp_path):
     """The dashboard served by uvicorn on a loopback port, over a SQLite catalog with 4 real clips."""
     import uvicorn
 
-    from flows.settings import Settings
-    from governance.dashboard import create_app
+    from core.settings import Settings
+    from dashboard import create_app
 
     settings = Settings(home=tmp_path / "home", catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}")
     ids = seed_campaign(settings, name="browser-test")

@@ -20,15 +20,16 @@ from catalog.db import engine_for, session_scope
 from catalog.models import (AbPair, AliasMove, Asset, AssetKind, AuditEvent, Brief, Campaign, ClipStatus,
                             GenerationJob, ModelVersion, PromptItem, Publication, RolloutEvaluation)
 from conftest import EXAMPLES
-from governance import audit, rollout
-from governance.rollout import RolloutError, evaluate_gates, load_policy, wilson_interval
+from catalog import audit
+from wan_tasks import rollout
+from wan_tasks.rollout import RolloutError, evaluate_gates, load_policy, wilson_interval
 
 POLICY = EXAMPLES / "rollout-policy.yaml"
 
 
 @pytest.fixture(scope="session")
 def tiny_large_model(tmp_path_factory) -> Path:
-    from wan_tasks.standins import build_tiny_large_model
+    from adapters.standins import build_tiny_large_model
 
     return build_tiny_large_model(tmp_path_factory.mktemp("models") / "wan-tiny-large")
 
@@ -45,7 +46,7 @@ def rsettings(settings, tiny_model, tiny_large_model):
 
 
 def _registry(settings):
-    from flows.intake import registry_for
+    from wan_tasks.intake import registry_for
 
     reg = registry_for(settings)
     reg.ensure_bootstrap("wan-t2v")  # wan-t2v/1 = wan-tiny, @champion
@@ -71,7 +72,7 @@ items:
 # --- registration (MLflow registry) -----------------------------------------------------------------------
 
 def test_register_same_weights_twice_is_one_version_with_file_digests(rsettings):
-    from flows.intake import registry_for
+    from wan_tasks.intake import registry_for
 
     reg = registry_for(rsettings)
     folder = rsettings.models_dir / "wan-tiny-large"
@@ -98,8 +99,8 @@ def test_register_same_weights_twice_is_one_version_with_file_digests(rsettings)
 
 
 def test_register_refuses_a_t2v_variant_under_i2v_and_records_revision_of_a_hub_id(rsettings, tmp_path, monkeypatch):
-    from flows.intake import registry_for
-    from governance.registry import ModelRefError
+    from wan_tasks.intake import registry_for
+    from adapters.registry import ModelRefError
 
     reg = registry_for(rsettings)
     with pytest.raises(ModelRefError, match="register it under wan-t2v"):
@@ -195,7 +196,7 @@ def test_canary_fraction_is_honoured_within_binomial_bounds_and_deterministic():
 
 
 def test_canary_jobs_use_the_challenger_and_never_share_a_batch(rsettings, tmp_path):
-    from flows.intake import validate
+    from wan_tasks.intake import validate
     from wan_tasks import plan
     from wan_tasks.generate import plan_batches
 
@@ -220,7 +221,7 @@ def test_canary_jobs_use_the_challenger_and_never_share_a_batch(rsettings, tmp_p
         for j in jobs:
             by_arm[j.arm].add(s.get(ModelVersion, j.model_version_id).version)
     assert by_arm == {"main": {1}, "canary": {v2}}, versions
-    from wan_tasks.generate import EngineOptions
+    from core.settings import EngineOptions
 
     batches, _ = plan_batches(engine, job_ids, EngineOptions(device="cpu", max_batch=8))
     model_of = {j.id: j.model_version_id for j in jobs}
@@ -229,7 +230,7 @@ def test_canary_jobs_use_the_challenger_and_never_share_a_batch(rsettings, tmp_p
 
 
 def test_a_canary_without_a_challenger_alias_is_refused_at_intake(rsettings, tmp_path):
-    from flows.intake import validate
+    from wan_tasks.intake import validate
     from governance.brief import BriefInvalid
 
     _registry(rsettings)  # no challenger alias set
@@ -247,9 +248,9 @@ def test_moving_the_alias_mid_campaign_changes_nothing(rsettings, tmp_path):
     """Plan a campaign, move `champion`, then run it (and re-run it): every job and clip stays on the version
     resolved at plan time. A new brief version resolves the alias afresh."""
     from flows.campaign import campaign
-    from flows.intake import validate
+    from wan_tasks.intake import validate
     from wan_tasks import plan
-    from wan_tasks.tasks import freeze_models
+    from flows.tasks import freeze_models
 
     reg, v2 = _registry(rsettings)
     path = _brief(tmp_path, "frozen", items=2)

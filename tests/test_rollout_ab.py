@@ -11,14 +11,14 @@ from sqlalchemy import select
 
 from catalog.db import engine_for, session_scope
 from catalog.models import AbPair, AbVote, AuditEvent, Campaign, Role, RolloutEvaluation
-from governance import rollout
+from wan_tasks import rollout
 from review_helpers import make_users, seed_campaign, sign_in
 
 
 @pytest.fixture
 def round_(settings):
     """An evaluation whose champion/challenger clips are real files in the asset store, with its A/B round."""
-    from governance.dashboard import create_app
+    from dashboard import create_app
 
     ids = seed_campaign(settings, name="golden-ab", items=("a", "b", "c"), variants=2)
     make_users(settings, rita=Role.reviewer, alex=Role.approver, vic=Role.viewer)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wan_tasks.variants import DEFAULT_NEGATIVE_PROMPT, PRESETS, preset_for, variants_table
+from governance.variants import DEFAULT_NEGATIVE_PROMPT, PRESETS, preset_for, variants_table
 
 # Published: Wan 2.1 README / wan/configs (SUPPORTED_SIZES, frame_num 81, sample_fps 16), generate.py
 # (50 steps T2V, 40 steps I2V, guide scale 5.0, shift 3.0 at 480p), diffusers docs (shift 5.0 at 720p).
@@ -58,7 +58,7 @@ def test_sizes_refused_or_warned():
 
 def test_random_weights_have_the_real_architectures_on_meta():
     """Full-size configs, built on the meta device: nothing allocated, parameter counts of the real models."""
-    from wan_tasks.random_weights import random_components
+    from adapters.random_weights import random_components
 
     counts = {}
     for name in ("wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.1-i2v-14b-720p"):
@@ -81,12 +81,12 @@ def test_random_weights_have_the_real_architectures_on_meta():
 
 def test_random_weights_are_never_for_a_campaign(tmp_path, tiny_model):
     from governance.brief import BriefInvalid
-    from governance.registry import ModelRefError, Registry
-    from flows.intake import validate
-    from flows.settings import Settings
+    from adapters.registry import ModelRefError, Registry
+    from wan_tasks.intake import validate
+    from core.settings import Settings
     from conftest import EXAMPLES
-    from wan_tasks.model import resolve_source
-    from wan_tasks.random_weights import RandomWeightsRefused
+    from adapters.pipelines import resolve_source
+    from adapters.random_weights import RandomWeightsRefused
 
     settings = Settings(home=tmp_path / "home")
     reg = Registry(settings.mlflow_uri, settings.models_dir)

@@ -21,18 +21,11 @@ from sqlalchemy import Engine, select
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, Campaign, ClipStatus, GenerationJob, JobStatus, ModelVersion, PromptItem
 from catalog.models import utcnow
-from wan_tasks import media, memory
-from wan_tasks import model as models
-from wan_tasks.engine import GenerationParams, Lora, OnStep
-from wan_tasks.engine import generate_batch as run_batch
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    device: str = "auto"
-    policy: str = "auto"  # or a memory.Policy value to start from
-    budget_gb: float | None = None  # CPU: simulate a card this size; CUDA: cap what is planned
-    max_batch: int = 4
+from adapters import media, memory
+from adapters import pipelines as models
+from adapters.engine import GenerationParams, Lora, OnStep
+from core.settings import EngineOptions
+from adapters.engine import generate_batch as run_batch
 
 
 class InputChanged(ValueError):

@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance import audit
+from catalog import audit
 
 from catalog.models import Brief, Campaign, GenerationJob, ItemStatus, JobStatus, ModelVersion, PromptItem
 
 from governance.fit import preset_or_none
-from governance.registry import ModelRefError
-from wan_tasks.variants import DEFAULT_NEGATIVE_PROMPT
+from adapters.registry import ModelRefError
+from governance.variants import DEFAULT_NEGATIVE_PROMPT
 
 if TYPE_CHECKING:
     from governance.brief import Brief as BriefSpec
     from governance.brief import ItemSpec, LoraSpec
-    from governance.registry import ResolvedModel
+    from adapters.registry import ResolvedModel
 
 GEN_PARAMS = ("width", "height", "num_frames", "fps", "steps", "guidance")
 
@@ -85,7 +85,7 @@ def _item_row(brief_id: int, spec: ItemSpec, status: ItemStatus, reason: str | N
 
 
 def model_from_row(mv: ModelVersion, resolved_from: str = "") -> ResolvedModel:
-    from governance.registry import ResolvedModel
+    from adapters.registry import ResolvedModel
 
     return ResolvedModel(registry_name=mv.registry_name, version=mv.version, variant=mv.variant, source=mv.source,
                          weights_sha256=mv.weights_sha256, stand_in=mv.stand_in, resolved_from=resolved_from)

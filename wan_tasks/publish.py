@@ -20,8 +20,8 @@ from sqlalchemy.orm import aliased
 from catalog.db import session_scope
 from catalog.models import (Asset, AssetKind, AuditEvent, Campaign, ClipStatus, GenerationJob, PromptItem,
                             Publication)
-from governance import audit
-from wan_tasks.destinations import (DeliveryError, Destination, LocalFolder, S3Bucket,  # noqa: F401 — re-exported
+from catalog import audit
+from adapters.destinations import (DeliveryError, Destination, LocalFolder, S3Bucket,  # noqa: F401 — re-exported
                                     Webhook, destination_for)
 from wan_tasks.render import clip_facts, render_clip  # noqa: F401 — re-exported
 
@@ -86,7 +86,7 @@ def deliver_clip(engine: Engine, clip_id: int, asset_ids: list[int], destination
         try:
             sidecar = (asset.provenance or {}).get("sidecar")
             if sidecar:  # WebM: the manifest travels beside the file and must arrive first
-                from wan_tasks.media import sha256_file
+                from adapters.media import sha256_file
 
                 destination.deliver(Path(sidecar), str(Path(rel).with_suffix(".c2pa")), sha256_file(Path(sidecar)))
             uri = destination.deliver(Path(asset.uri), rel, asset.sha256)

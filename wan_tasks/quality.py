@@ -13,12 +13,12 @@ from sqlalchemy import Engine, select
 
 from catalog.db import session_scope
 from catalog.models import Asset, ClipStatus, GenerationJob, PromptItem, QcResult, ReviewTask
-from governance import audit
+from catalog import audit
 from governance.brand import BrandProfile, default_profile
 from governance.checks import BLOCK
-from governance.qc_expectations import clip_outcome
-from governance.review import open_review
-from wan_tasks.qc import Expected, Models, judge, run_checks
+from governance.qc_suite import clip_outcome
+from wan_tasks.review import open_review
+from governance.qc import Expected, Models, judge, run_checks
 
 
 def check_clip(engine: Engine, asset_id: int, brand: BrandProfile | None = None, models: Models | None = None) -> str:

@@ -17,10 +17,11 @@ from sqlalchemy import Engine, select
 
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, GenerationJob, ModelVersion, PromptItem
-from governance import audit
-from wan_tasks import media
-from wan_tasks import model as models
-from wan_tasks.generate import EngineOptions, lora_of, make_clips, request, verify_inputs
+from catalog import audit
+from adapters import media
+from adapters import pipelines as models
+from core.settings import EngineOptions
+from wan_tasks.generate import lora_of, make_clips, request, verify_inputs
 
 
 class CannotRegenerate(LookupError):

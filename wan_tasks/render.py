@@ -19,8 +19,8 @@ from sqlalchemy import Engine, select
 
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ModelVersion, PromptItem
-from wan_tasks import encode, media, provenance
-from wan_tasks.presets import PresetSet, VideoPreset
+from adapters import encode, media, provenance
+from governance.renditions import PresetSet, VideoPreset
 
 _CPU_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)  # encoders in flight, whole process
 

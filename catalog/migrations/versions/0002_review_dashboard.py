@@ -13,7 +13,7 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from governance.audit import GENESIS, event_hash
+from catalog.audit import GENESIS, event_hash
 
 
 # revision identifiers, used by Alembic.

@@ -1,0 +1,178 @@
+"""Renditions for delivery: framing, frame-rate conversion, lanczos upscale, the visible AI label, encoding.
+
+One function per deliverable (video preset, poster, animated preview), each built with ffmpeg-python
+on the imageio-ffmpeg binary and written atomically (see :mod:`adapters.media`). The video graph is
+
+    source → [fill: crop to the aspect] → 16 fps → preset fps (repeat frames | motion interpolation)
+           → lanczos scale ([fit: inside the frame, pad with the brand colour]) → label overlay → yuv420p
+
+Interpolation and cropping run at the source size, before the upscale, where they are cheapest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import ffmpeg
+from PIL import Image, ImageDraw, ImageFont
+
+from governance.delivery import AiLabel, DeliveryPolicy
+from adapters import media
+from adapters.media import MediaError, MediaInfo
+from governance.renditions import PosterPreset, PreviewPreset, VideoPreset
+
+DEFAULT_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
+_MISSING = "\U0010fffd"  # a private-use code point no font draws: its mask is the font's "missing glyph"
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    """What was drawn: the text, its locale, the font, and why a fallback was used (if it was)."""
+
+    text: str
+    locale: str
+    font: str
+    note: str | None = None
+
+
+def expected_frames(frames: int, fps: float, out_fps: int) -> int:
+    """Frames of a rendition at ``out_fps`` covering the clip's duration (within half a frame)."""
+    return max(1, math.ceil(frames * out_fps / fps - 1e-9))
+
+
+@lru_cache(maxsize=32)
+def _font(path: str | None, size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, str]:
+    for candidate in ([path] if path else list(DEFAULT_FONTS)):
+        if Path(candidate).is_file():
+            return ImageFont.truetype(candidate, size), candidate
+    if path:
+        raise MediaError(path, "label font file not found (brand delivery.ai_label.font)")
+    return ImageFont.load_default(size), "Pillow default font"
+
+
+def _draws(font: ImageFont.FreeTypeFont | ImageFont.ImageFont, text: str) -> bool:
+    """True if the font has a glyph for every visible character of ``text``."""
+    missing = font.getmask(_MISSING)
+    missing_sig = (missing.size, bytes(missing))
+    for ch in set(text) - {" "}:
+        m = font.getmask(ch)
+        if (m.size, bytes(m)) == missing_sig:
+            return False
+    return True
+
+
+def label_image(label: AiLabel, locale: str, height: int) -> tuple[Image.Image, LabelInfo]:
+    """The label as an RGBA image for a video ``height`` pixels high: white text on a translucent box.
+
+    Falls back to the ``en`` text, with a note saying why, when the font cannot draw the locale's text.
+    """
+    px = max(8, round(label.size * height))
+    font, font_name = _font(label.font, px)
+    text, used = label.text_for(locale)
+    note = None
+    if not _draws(font, text):
+        note = f"font {Path(font_name).name} has no glyphs for the {used} text {text!r}; drew the en text"
+        text, used = label.text["en"], "en"
+    left, top, right, bottom = font.getbbox(text)
+    pad = max(2, round(px * 0.35))
+    img = Image.new("RGBA", (right - left + 2 * pad, bottom - top + 2 * pad), (0, 0, 0, 150))
+    ImageDraw.Draw(img).text((pad - left, pad - top), text, font=font, fill=(255, 255, 255, 255))
+    return img, LabelInfo(text=text, locale=used, font=font_name, note=note)
+
+
+def _label_xy(position: str, margin: int) -> tuple[str, str]:
+    x = f"{margin}" if position.endswith("left") else f"W-w-{margin}"
+    y = f"{margin}" if position.startswith("top") else f"H-h-{margin}"
+    return x, y
+
+
+def render_video(src: Path, dest: Path, preset: VideoPreset, policy: DeliveryPolicy, locale: str = "en",
+                 threads: int = 0) -> tuple[MediaInfo, LabelInfo | None]:
+    """Encode one video preset of ``src`` at ``dest`` (atomic). Returns what was measured and the label."""
+    src, dest = Path(src), Path(dest)
+    info = media.probe(src)
+    n_out = expected_frames(info.frames, info.fps, preset.fps)
+    w, h = preset.width, preset.height
+    v = ffmpeg.input(str(src)).video
+    if policy.framing == "fill":
+        cw, ch, x, y = media.crop_box(info.width, info.height, preset.aspect)
+        v = v.filter("crop", cw, ch, x, y)
+    if preset.frame_rate_conversion == "interpolate":
+        # minterpolate stops at the last input timestamp: clone the last frames so the tail is covered
+        v = v.filter("tpad", stop_mode="clone", stop=2).filter(
+            "minterpolate", fps=preset.fps, mi_mode="mci", mc_mode="aobmc", me_mode="bidir", vsbmc=1)
+    else:
+        v = v.filter("fps", fps=preset.fps)
+    if policy.framing == "fill":
+        v = v.filter("scale", w, h, flags="lanczos")
+    else:
+        v = v.filter("scale", w, h, force_original_aspect_ratio="decrease", force_divisible_by=2, flags="lanczos")
+        v = v.filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color=policy.pad_color)
+    v = v.filter("setsar", 1)
+    label_info = None
+    with media.atomic_path(dest, f".{preset.extension}") as tmp:
+        png = tmp.with_name(f".{dest.name}.{uuid.uuid4().hex}.label.png")
+        try:
+            if policy.ai_label is not None and policy.ai_label.enabled:
+                img, label_info = label_image(policy.ai_label, locale, h)
+                img.save(png)
+                lx, ly = _label_xy(policy.ai_label.position, max(4, round(0.03 * min(w, h))))
+                v = ffmpeg.overlay(v, ffmpeg.input(str(png)).video, x=lx, y=ly)
+            v = v.filter("format", "yuv420p")
+            common = dict(pix_fmt="yuv420p", g=preset.gop, keyint_min=preset.gop, an=None, sn=None, dn=None,
+                          fps_mode="cfr", threads=threads, colorspace="bt709", color_primaries="bt709",
+                          color_trc="bt709", color_range="tv", **{"frames:v": n_out})
+            if preset.container == "mp4":
+                graph = v.output(str(tmp), f="mp4", vcodec="libx264", crf=preset.crf, preset=preset.x264_preset,
+                                 sc_threshold=0, bf=2, flags="+cgop", movflags="+faststart",
+                                 **{"profile:v": "high"}, **common)
+            else:
+                graph = v.output(str(tmp), f="webm", vcodec="libvpx-vp9", crf=preset.crf_vp9, deadline="good",
+                                 **{"b:v": 0, "cpu-used": 4, "row-mt": 1}, **common)
+            media._run_ffmpeg(graph, dest)
+        finally:
+            png.unlink(missing_ok=True)
+        out = media.probe(tmp)
+        if (out.width, out.height, out.frames) != (w, h, n_out):
+            raise MediaError(dest, f"rendition is {out.width}x{out.height}/{out.frames} frames, "
+                                   f"expected {w}x{h}/{n_out}")
+    return dataclasses.replace(out, path=dest), label_info
+
+
+def render_poster(rendition: Path, dest: Path, preset: PosterPreset) -> Path:
+    """A JPEG of the frame at ``preset.at`` of a rendition (so it has the rendition's framing and label)."""
+    image = media.read_frame(Path(rendition), preset.at)
+    dest = Path(dest)
+    with media.atomic_path(dest, ".jpg") as tmp:
+        image.save(tmp, format="JPEG", quality=preset.quality)
+    return dest
+
+
+def render_preview(rendition: Path, dest: Path, preset: PreviewPreset) -> Path:
+    """A short looping animated preview (WebP or GIF) of the first seconds of a rendition."""
+    dest = Path(dest)
+    v = (ffmpeg.input(str(rendition), t=preset.seconds).video.filter("fps", fps=preset.fps)
+         .filter("scale", preset.width, -2, flags="lanczos"))
+    with media.atomic_path(dest, f".{preset.format}") as tmp:
+        if preset.format == "webp":
+            graph = v.output(str(tmp), f="webp", vcodec="libwebp_anim", loop=0, quality=75, an=None)
+        else:
+            split = v.split()
+            palette = split[0].filter("palettegen", stats_mode="diff")
+            graph = ffmpeg.filter([split[1], palette], "paletteuse").output(str(tmp), f="gif", loop=0, an=None)
+        media._run_ffmpeg(graph, dest)
+        with Image.open(tmp) as im:
+            if getattr(im, "n_frames", 1) < 2:
+                raise MediaError(dest, "preview has fewer than 2 frames")
+    return dest
+
+
+def image_info(path: Path) -> tuple[int, int, int]:
+    """(width, height, frames) of a still or animated image."""
+    with Image.open(path) as im:
+        return im.width, im.height, getattr(im, "n_frames", 1)

@@ -1,0 +1,199 @@
+"""The campaign QC report: one self-contained HTML file (images inlined as base64, no external assets)
+with the outcome counts, the Great Expectations validation, a plot of each metric's distribution with its
+threshold (matplotlib, Agg canvas), and per clip a contact strip, its outcome and its findings."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.models import (Asset, AssetKind, Campaign, GenerationJob, PromptItem, QcResult, QcValidation,
+                            ReviewTask)
+from governance.checks import BLOCK, BY_NAME, CHECK_NAMES, PASS, REVIEW
+from governance.qc_suite import clip_outcome
+from adapters.media import atomic_path
+
+COLOURS = {PASS: "#2e7d32", REVIEW: "#ef6c00", BLOCK: "#c62828", "unchecked": "#757575"}
+LABELS = {PASS: "pass", REVIEW: "needs review", BLOCK: "blocked", "unchecked": "not checked"}
+STRIP_FRAMES, STRIP_HEIGHT = 6, 72
+
+
+@dataclass
+class ClipRow:
+    asset_id: int
+    item: str
+    variant: int
+    prompt: str
+    uri: str
+    outcome: str
+    results: list[QcResult] = field(default_factory=list)
+
+
+def _b64(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def contact_strip(path: Path, n: int = STRIP_FRAMES, height: int = STRIP_HEIGHT) -> bytes:
+    """JPEG of ``n`` frames spread over the clip side by side (a grey tile saying why if it does not decode)."""
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            w = max(2, round(stream.codec_context.width * height / stream.codec_context.height))
+            frames = [f.to_ndarray(format="rgb24", width=w, height=height) for f in c.decode(stream)]
+    except (av.FFmpegError, OSError, ValueError, IndexError, ZeroDivisionError) as exc:
+        tile = Image.new("RGB", (height * 2, height), (90, 90, 90))
+        ImageDraw.Draw(tile).text((4, height // 2 - 6), f"not decodable ({type(exc).__name__})", fill=(255, 255, 255))
+        frames = [np.asarray(tile)]
+    if not frames:
+        frames = [np.full((height, height, 3), 90, np.uint8)]
+    pick = np.unique(np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int))
+    strip = np.concatenate([np.pad(frames[i], ((0, 0), (0, 2), (0, 0)), constant_values=24) for i in pick], axis=1)
+    buf = io.BytesIO()
+    Image.fromarray(strip).save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def metric_plot(check: str, values: list[float], outcomes: list[str], threshold: float | None) -> bytes:
+    """PNG: every clip's value for ``check`` (jittered dots coloured by outcome) and the threshold line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    spec = BY_NAME[check]
+    fig = Figure(figsize=(4.2, 1.7), dpi=96)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(values))
+    ax.scatter(values, jitter, c=[COLOURS.get(o, "#757575") for o in outcomes], s=18, alpha=0.8, edgecolors="none")
+    if threshold is not None:
+        ax.axvline(threshold, color="#c62828", lw=1.2, ls="--")
+        side = "max" if spec.direction == "max" else "min"
+        ax.text(threshold, 0.42, f" {side} {threshold:g}", color="#c62828", fontsize=7, va="bottom")
+    ax.set_ylim(-0.5, 0.6)
+    ax.set_yticks([])
+    ax.set_title(f"{check} ({spec.unit})" if spec.unit else check, fontsize=8, loc="left")
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def clips(session: Session, campaign: str) -> list[ClipRow]:
+    q = (select(Asset, GenerationJob.variant_index, PromptItem.item_key, PromptItem.prompt, ReviewTask)
+         .join(GenerationJob, GenerationJob.id == Asset.job_id)
+         .join(PromptItem, PromptItem.id == GenerationJob.item_id)
+         .join(Campaign, Campaign.id == GenerationJob.campaign_id)
+         .outerjoin(ReviewTask, ReviewTask.asset_id == Asset.id)
+         .where(Campaign.name == campaign, Asset.kind == AssetKind.raw_clip).order_by(PromptItem.item_key, Asset.id))
+    rows = {a.id: ClipRow(a.id, key, v, prompt, a.uri, clip_outcome(a, t))
+            for a, v, key, prompt, t in session.execute(q)}
+    order = {c: i for i, c in enumerate(CHECK_NAMES)}
+    for r in session.scalars(select(QcResult).where(QcResult.asset_id.in_(rows))):
+        rows[r.asset_id].results.append(r)
+    for row in rows.values():
+        row.results.sort(key=lambda r: order.get(r.check, len(order)))
+    return list(rows.values())
+
+
+def _message(r: QcResult) -> str:
+    d = r.details or {}
+    return f"not run: {d.get('reason', '')}" if r.passed is None else str(d.get("message", ""))
+
+
+def _badge(outcome: str) -> str:
+    return f'<span class="badge" style="background:{COLOURS.get(outcome, "#757575")}">{LABELS.get(outcome, outcome)}</span>'
+
+
+def _validation_html(v: QcValidation | None) -> str:
+    if v is None:
+        return "<p>No validation recorded.</p>"
+    def examples(r: dict[str, Any]) -> str:
+        return html.escape(", ".join(f"clip {e['asset_id']} {e['check']}" for e in r.get("examples", [])))
+
+    rows = "".join(
+        f"<tr><td>{'✔' if r['success'] else '✘'}</td><td>{html.escape(r['description'])}</td>"
+        f"<td><code>{html.escape(r['expectation'])}</code></td><td>{'' if r.get('unexpected') is None else r['unexpected']}</td>"
+        f"<td>{examples(r)}</td></tr>" for r in v.results)
+    head = (f"<p>Suite <code>{html.escape(v.suite)}</code> (brand profile sha256 {v.profile_sha256[:12]}…): "
+            f"<b>{'passed' if v.success else 'FAILED'}</b>, {v.evaluated - v.failed} of {v.evaluated} expectations met.</p>")
+    return head + f"<table><tr><th></th><th>expectation</th><th>type</th><th>unexpected</th><th>examples</th></tr>{rows}</table>"
+
+
+def render(campaign: str, clips: list[ClipRow], validation: QcValidation | None, brand: str,
+           run_id: int | None = None) -> str:
+    counts = {o: sum(c.outcome == o for c in clips) for o in (PASS, REVIEW, BLOCK, "unchecked")}
+    per_check = {n: {"pass": 0, "fail": 0, "not run": 0, REVIEW: 0, BLOCK: 0} for n in CHECK_NAMES}
+    for c in clips:
+        for r in c.results:
+            if r.check in per_check:
+                per_check[r.check]["not run" if r.passed is None else ("pass" if r.passed else "fail")] += 1
+                if r.outcome in (REVIEW, BLOCK):
+                    per_check[r.check][r.outcome] += 1
+    check_rows = "".join(f"<tr><td>{n}</td><td>{BY_NAME[n].title}</td>" + "".join(
+        f"<td>{v[k]}</td>" for k in ("pass", "fail", "not run", REVIEW, BLOCK)) + "</tr>" for n, v in per_check.items())
+    plots = []
+    for n in CHECK_NAMES:
+        pts = [(r.value, r.outcome or PASS, r.threshold) for c in clips for r in c.results
+               if r.check == n and r.value is not None and np.isfinite(r.value)]
+        if pts:
+            png = metric_plot(n, [p[0] for p in pts], [p[1] for p in pts], next((p[2] for p in pts if p[2] is not None), None))
+            plots.append(f'<img alt="{n}" src="{_b64(png, "image/png")}">')
+    cards = []
+    for c in clips:
+        findings = [r for r in c.results if r.outcome in (REVIEW, BLOCK)]
+        items = "".join(f"<li>{_badge(r.outcome)} <b>{r.check}</b>: {html.escape(_message(r))}</li>" for r in findings)
+        table = "".join(
+            f"<tr><td>{r.check}</td><td>{'not run' if r.passed is None else ('pass' if r.passed else 'FAIL')}</td>"
+            f"<td>{'' if r.value is None else f'{r.value:g}'}</td><td>{'' if r.threshold is None else f'{r.threshold:g}'}</td>"
+            f"<td>{LABELS.get(r.outcome or '', r.outcome or '')}</td><td>{html.escape(_message(r))}</td></tr>" for r in c.results)
+        strip = _b64(contact_strip(Path(c.uri)), "image/jpeg")
+        cards.append(
+            f'<section class="clip"><h3>{_badge(c.outcome)} {html.escape(c.item)} · variant {c.variant} · asset {c.asset_id}</h3>'
+            f'<p class="prompt">{html.escape(c.prompt)}</p><img class="strip" alt="contact sheet" src="{strip}">'
+            f"<ul>{items or '<li>no findings</li>'}</ul><details><summary>all checks</summary><table>"
+            f"<tr><th>check</th><th>result</th><th>value</th><th>threshold</th><th>outcome</th><th>details</th></tr>"
+            f"{table}</table><p class='path'>{html.escape(c.uri)}</p></details></section>")
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>QC report — {html.escape(campaign)}</title><style>
+body{{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#212121;max-width:1200px}}
+table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ddd;padding:3px 6px;text-align:left;font-size:12px;vertical-align:top}}
+.badge{{color:#fff;border-radius:3px;padding:1px 6px;font-size:12px}}.clip{{border-top:1px solid #ccc;padding:8px 0}}
+.strip{{display:block;max-width:100%}}.prompt{{color:#555;margin:2px 0 6px}}.path{{color:#777;font-size:11px}}
+.plots img{{margin:4px}}h3{{margin:6px 0;font-size:15px}}
+</style></head><body>
+<h1>QC report — campaign <code>{html.escape(campaign)}</code>{f" · run {run_id}" if run_id else ""}</h1>
+<p>Brand <b>{html.escape(brand)}</b> · {len(clips)} clips · generated {now}</p>
+<p>{" ".join(f"{_badge(o)} {counts[o]}" for o in (PASS, REVIEW, BLOCK, "unchecked") if counts[o] or o != "unchecked")}</p>
+<h2>Checks</h2><table><tr><th>check</th><th>what it catches</th><th>passed</th><th>failed</th><th>not run</th>
+<th>→ review</th><th>→ block</th></tr>{check_rows}</table>
+<h2>Expectations (Great Expectations)</h2>{_validation_html(validation)}
+<h2>Metric distributions</h2><p>One dot per clip, coloured by what that check meant for it; dashed line: the brand's threshold.</p>
+<div class="plots">{"".join(plots) or "<p>No measured values.</p>"}</div>
+<h2>Clips</h2>{"".join(cards) or "<p>No clips.</p>"}
+</body></html>"""
+
+
+def write(dest: Path, text: str) -> Path:
+    """Write ``text`` to ``dest`` atomically (temp name beside it, then rename)."""
+    with atomic_path(Path(dest), ".html") as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(dest)
+
+
+def write_report(session: Session, campaign: str, dest: Path, brand: str, run_id: int | None = None,
+                 validation: QcValidation | None = None) -> Path:
+    """The report for ``campaign``, written to ``dest``."""
+    return write(dest, render(campaign, clips(session, campaign), validation, brand, run_id))

@@ -1,0 +1,313 @@
+"""Which Wan model a campaign gets: MLflow registry versions and aliases, resolved once per campaign.
+
+A registry version is a *reference* to weights (a folder in diffusers format, or a hub id — pinned as
+``org/name@revision`` — in the local Hugging Face cache), not a copy: its tags carry the variant (one of the
+presets in governance.variants), the folder's sha256 and each weight file's (split over numbered tags), whether
+it is a stand-in, and the variant's default parameters, supported sizes, licence and VRAM. The same weights
+registered twice give back the existing version. Aliases: ``champion``, ``challenger`` and per-brand pins
+(``acme-champion``, honoured by :meth:`Registry.resolve` for that brand's ``@champion`` briefs); wanflow moves
+them through wan_tasks.rollout, which records and audits every move. On first use on a fresh machine the
+embedded stand-ins are built and registered with alias `champion`: `wan-tiny` as `wan-t2v`, `wan-tiny-i2v` as
+`wan-i2v`. On an MLflow tracking server a local folder is stored as ``wanflow-path://…`` (a server refuses
+local paths as sources) and read back as the folder.
+Random-weights mode (benchmarks only) is refused here, both when registering and when resolving.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.pipelines import resolve_source, weight_files
+from adapters.random_weights import is_random, refuse
+from adapters.standins import BUILDERS, LABELS, TINY_I2V_VARIANT, TINY_VARIANT
+from governance.variants import PRESETS, UnknownVariant, preset_for
+
+REGISTERED_MODELS = ("wan-t2v", "wan-i2v")
+BOOTSTRAP_ALIAS = "champion"
+BOOTSTRAP = {"wan-t2v": TINY_VARIANT, "wan-i2v": TINY_I2V_VARIANT}  # what a fresh store gets, per model name
+ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+CHALLENGER_ALIAS = "challenger"
+TASK_OF = {"wan-t2v": "t2v", "wan-i2v": "i2v"}
+TAG_CHUNK = 4000  # MLflow caps a tag value (5000 chars); the per-file digests are split over numbered tags
+REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?:@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>[1-9][0-9]*))$")
+
+
+SERVER_PATH_SCHEME = "wanflow-path://"
+
+
+class ModelRefError(ValueError):
+    """A model reference that is malformed or names nothing in the registry."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    registry_name: str
+    version: int
+    variant: str
+    source: str
+    weights_sha256: str
+    stand_in: bool
+    resolved_from: str = ""  # the ref that was resolved (e.g. `wan-t2v@acme-champion` for a brand pin)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.registry_name}/{self.version}"
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.registry_name}/{self.version}"
+
+    @property
+    def label(self) -> str:
+        if self.variant in LABELS:
+            return LABELS[self.variant]
+        return PRESETS[self.variant].label if self.variant in PRESETS else self.variant
+
+
+def parse_ref(ref: str) -> tuple[str, str | None, int | None]:
+    """`wan-t2v@champion` → (name, alias, None); `wan-t2v/3` → (name, None, 3)."""
+    m = REF_RE.match(ref or "")
+    if not m:
+        raise ModelRefError(f"malformed model ref {ref!r}: use '<name>@<alias>' or '<name>/<version>'")
+    if m["name"] not in REGISTERED_MODELS:
+        raise ModelRefError(f"unknown model name {m['name']!r} (known: {', '.join(REGISTERED_MODELS)})")
+    return m["name"], m["alias"], int(m["version"]) if m["version"] else None
+
+
+class Registry:
+    """Thin wrapper over MlflowClient with the embedded SQLite store as the default."""
+
+    def __init__(self, tracking_uri: str, models_dir: Path, tiny_seed: int = 0):
+        self.tracking_uri = tracking_uri
+        self.models_dir = models_dir
+        self.tiny_seed = tiny_seed
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from adapters.tracking import mlflow_client
+
+            self._client = mlflow_client(self.tracking_uri)
+        return self._client
+
+    def _store_exists(self) -> bool:
+        if self.tracking_uri.startswith("sqlite:///"):
+            return Path(self.tracking_uri.removeprefix("sqlite:///")).exists()
+        return True
+
+    def known(self, ref: str) -> bool:
+        """True if `ref` resolves, or would after the first-use bootstrap. Reads only; writes nothing."""
+        name, alias, version = parse_ref(ref)
+        return self.variant_of(ref) is not None
+
+    def variant_of(self, ref: str) -> str | None:
+        """The variant `ref` resolves to (or would, after the bootstrap), None if unknown. Reads only.
+
+        Raises ModelRefError for a version in random-weights mode: it is never for a campaign.
+        """
+        name, alias, version = parse_ref(ref)
+        bootstrap = BOOTSTRAP.get(name) if alias == BOOTSTRAP_ALIAS else None
+        if not self._store_exists():
+            return bootstrap
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = (self.client.get_model_version_by_alias(name, alias) if alias
+                  else self.client.get_model_version(name, str(version)))
+        except MlflowException:
+            return bootstrap if not self._has_versions_safe(name) else None
+        _refuse_random(ref, mv)
+        return mv.tags.get("variant", "unknown")
+
+    def _has_versions(self, name: str) -> bool:
+        return bool(self.client.search_model_versions(f"name='{name}'", max_results=1))
+
+    def register(self, name: str, source: Path | str, variant: str, stand_in: bool | None = None,
+                 description: str = "", revision: str | None = None) -> int:
+        """Create a version referencing `source`; the same weights (same sha256) are never registered twice."""
+        return self.register_version(name, source, variant, stand_in, description, revision)[0]
+
+    def register_version(self, name: str, source: Path | str, variant: str, stand_in: bool | None = None,
+                         description: str = "", revision: str | None = None) -> tuple[int, bool]:
+        """Register `source` (a diffusers folder, or a hub id in the local cache, optionally at `revision`) as a
+        version of `name`: a reference with its digests and the variant's published facts, never a copy.
+
+        Returns (version, created). Weights already registered (same folder digest) give back that version.
+        """
+        from mlflow.exceptions import MlflowException
+
+        if name not in REGISTERED_MODELS:
+            raise ModelRefError(f"unknown model name {name!r} (known: {', '.join(REGISTERED_MODELS)})")
+        if is_random(str(source)) or is_random(variant):
+            raise ModelRefError(str(refuse(f"registering {source}", variant)))
+        try:
+            preset = preset_for(variant)
+        except UnknownVariant as exc:
+            raise ModelRefError(str(exc)) from None
+        if preset.task != TASK_OF[name]:
+            raise ModelRefError(f"variant {variant!r} is a {preset.task.upper()} model; register it under "
+                                f"{next(n for n, t in TASK_OF.items() if t == preset.task)}, not {name}")
+        text = str(source)
+        if revision and "@" not in text and not Path(text).expanduser().exists():
+            text = f"{text}@{revision}"  # a hub id pinned to a revision: resolve_source reads it back
+        folder = resolve_source(text, variant)
+        digest, files = weight_files(folder)
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(name, description=f"Wan {name} versions managed by wanflow")
+        for mv in self.client.search_model_versions(f"name='{name}'"):
+            if mv.tags.get("weights_sha256") == digest:
+                if mv.tags.get("variant") != variant:
+                    raise ModelRefError(f"these weights are already {name}/{mv.version} with variant "
+                                        f"{mv.tags.get('variant')!r}, not {variant!r}")
+                return int(mv.version), False
+        stand_in = preset.stand_in if stand_in is None else stand_in
+        tags = {"variant": variant, "weights_sha256": digest, "stand_in": str(stand_in).lower(),
+                "label": LABELS.get(variant, preset.label), "task": preset.task, "licence": preset.licence,
+                "sizes": preset.sizes_text, "default_params": json.dumps(preset.default_params, sort_keys=True),
+                "weights_bytes": str(sum(f["bytes"] for f in files.values())), "weight_files": str(len(files))}
+        if revision or "@" in text and not Path(text).expanduser().exists():
+            tags["revision"] = revision or text.rsplit("@", 1)[1]
+        tags |= _vram_tags(folder, preset)
+        blob = json.dumps({k: v["sha256"] for k, v in files.items()}, sort_keys=True, separators=(",", ":"))
+        for i in range(0, len(blob), TAG_CHUNK):
+            tags[f"weight_files_sha256.{i // TAG_CHUNK}"] = blob[i:i + TAG_CHUNK]
+        mv = self.client.create_model_version(name, source=self._registry_source(text), tags=tags,
+                                              description=description or LABELS.get(variant, preset.label))
+        return int(mv.version), True
+
+    def file_digests(self, name: str, version: int) -> dict[str, str]:
+        """The per-file sha256 recorded for a version (joined back from its numbered tags)."""
+        tags = self.client.get_model_version(name, str(version)).tags
+        parts = sorted((int(k.rsplit(".", 1)[1]), v) for k, v in tags.items() if k.startswith("weight_files_sha256."))
+        return json.loads("".join(v for _, v in parts)) if parts else {}
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """alias → version for a registered model (empty if it does not exist)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            rm = self.client.get_registered_model(name)
+        except MlflowException:
+            return {}
+        return {a: int(v) for a, v in (rm.aliases or {}).items()}
+
+    def set_alias(self, name: str, alias: str, version: int) -> int | None:
+        """Point `name@alias` at `version`; returns the version it pointed at before (None if unset)."""
+        from mlflow.exceptions import MlflowException
+
+        if not ALIAS_RE.match(alias or ""):
+            raise ModelRefError(f"alias {alias!r}: letters, digits, '-' and '_' only (e.g. champion, acme-champion)")
+        try:
+            self.client.get_model_version(name, str(version))
+        except MlflowException:
+            raise ModelRefError(f"{name}/{version} is not in the registry") from None
+        before = self.aliases(name).get(alias)
+        self.client.set_registered_model_alias(name, alias, str(version))
+        return before
+
+    def delete_alias(self, name: str, alias: str) -> int | None:
+        before = self.aliases(name).get(alias)
+        if before is not None:
+            self.client.delete_registered_model_alias(name, alias)
+        return before
+
+    def versions(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every version (of `name`, or of every Wan model) with its aliases and tags, oldest first."""
+        from mlflow.exceptions import MlflowException
+
+        rows = []
+        names = [name] if name else [rm.name for rm in self.client.search_registered_models()]
+        for n in names:
+            try:
+                mvs = self.client.search_model_versions(f"name='{n}'")
+            except MlflowException:
+                continue
+            aliases = self.aliases(n)
+            for mv in sorted(mvs, key=lambda m: int(m.version)):
+                rows.append({"model": n, "version": int(mv.version),
+                             "source": mv.source.removeprefix(SERVER_PATH_SCHEME),
+                             "aliases": sorted(a for a, v in aliases.items() if v == int(mv.version)),
+                             "tags": {k: v for k, v in mv.tags.items() if not k.startswith("weight_files_sha256.")}})
+        return rows
+
+    def _registry_source(self, source: Path | str) -> str:
+        """An MLflow tracking *server* refuses local paths as sources (it cannot vouch for them); there the
+        folder (or hub id) is written as ``wanflow-path://…``, which resolve() reads back. The path must be the
+        same on every worker (shared storage), as with the embedded store."""
+        text = str(Path(source).resolve()) if Path(source).is_dir() else str(source)
+        if self.tracking_uri.startswith(("http://", "https://")) and "://" not in text:
+            return SERVER_PATH_SCHEME + text
+        return text
+
+    def ensure_bootstrap(self, name: str = "wan-t2v") -> None:
+        """On a fresh store: build the stand-in for `name` and make it `name@champion` (labelled as a stand-in)."""
+        if name not in BOOTSTRAP or (self._store_exists() and self._has_versions_safe(name)):
+            return
+        variant = BOOTSTRAP[name]
+        folder = BUILDERS[variant](self.models_dir / variant, seed=self.tiny_seed)
+        version = self.register(name, folder, variant, stand_in=True, description=LABELS[variant])
+        self.client.set_registered_model_alias(name, BOOTSTRAP_ALIAS, str(version))
+
+    def _has_versions_safe(self, name: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._has_versions(name)
+        except MlflowException:
+            return False
+
+    def resolve(self, ref: str, brand: str | None = None) -> ResolvedModel:
+        """Resolve an alias or version to a fixed version, once, at plan time.
+
+        With a brand, `NAME@champion` honours the brand's pin `NAME@<brand>-champion` when one is set.
+        """
+        from mlflow.exceptions import MlflowException
+
+        name, alias, version = parse_ref(ref)
+        if alias and brand and f"{brand}-{alias}" in self.aliases(name):
+            alias, ref = f"{brand}-{alias}", f"{name}@{brand}-{alias}"
+        try:
+            mv = (self.client.get_model_version_by_alias(name, alias) if alias
+                  else self.client.get_model_version(name, str(version)))
+        except MlflowException as e:
+            raise ModelRefError(f"model {ref!r} is not in the registry ({e.error_code})") from None
+        _refuse_random(ref, mv)
+        return ResolvedModel(
+            registry_name=name, version=int(mv.version), variant=mv.tags.get("variant", "unknown"),
+            source=mv.source.removeprefix(SERVER_PATH_SCHEME), weights_sha256=mv.tags.get("weights_sha256", ""),
+            stand_in=mv.tags.get("stand_in") == "true", resolved_from=ref,
+        )
+
+
+def _refuse_random(ref: str, mv) -> None:  # noqa: ANN001 - an mlflow ModelVersion
+    variant = mv.tags.get("variant", "")
+    if is_random(mv.source) or is_random(variant) or mv.tags.get("random_weights") == "true":
+        raise ModelRefError(str(refuse(f"model {ref!r}", variant or mv.source.split(":", 1)[-1])))
+
+
+def _vram_tags(folder: Path, preset) -> dict[str, str]:  # noqa: ANN001 - governance.variants.Preset
+    """VRAM needed at the variant's first supported size (or 832x480), 81 frames, batch 1, bf16 on CUDA.
+
+    ``vram_gb_published`` is the Wan authors' figure where there is one; the estimates come from the memory
+    model over this folder's safetensors headers (no offload, and the least with block-level group offload).
+    """
+    from adapters.memory import Policy, Shape, estimate_peak, footprint_from_folder
+
+    tags = {"vram_gb_published": f"{preset.published_min_memory_gb}" if preset.published_min_memory_gb else "none"}
+    w, h = (preset.sizes or ((832, 480),))[0]
+    try:
+        fp = footprint_from_folder(folder, "cuda")
+        shape = Shape(w, h, preset.num_frames, 1)
+        tags["vram_gb_estimate"] = f"{estimate_peak(fp, shape, Policy.none, 'cuda') / 2**30:.2f}"
+        tags["vram_gb_estimate_offload"] = f"{estimate_peak(fp, shape, Policy.group_offload_block, 'cuda') / 2**30:.2f}"
+        tags["vram_estimate_at"] = f"{w}x{h}x{preset.num_frames}, batch 1, bf16, no offload / group offload (block)"
+    except Exception as exc:  # noqa: BLE001 - an estimate that cannot be made is recorded as such
+        tags["vram_gb_estimate"] = f"not estimated: {type(exc).__name__}"
+    return tags

@@ -1,0 +1,37 @@
+"""Frame strips for the clip page: evenly spaced frames of a clip, labelled with their time, as one PNG.
+
+Made on first request and kept beside the asset store's clips (named by the clip's sha256, so a changed
+clip gets a new strip); written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+from PIL import Image, ImageDraw, ImageFont
+
+from adapters.media import atomic_path
+
+
+def frame_strip(src: Path, dest: Path, count: int = 8, thumb_height: int = 72) -> Path:
+    if dest.exists():
+        return dest
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or 16)
+        frames = [f.to_image() for f in container.decode(video=0)]
+    if not frames:
+        raise ValueError(f"{src}: no frames")
+    picks = sorted({round(i * (len(frames) - 1) / max(1, count - 1)) for i in range(min(count, len(frames)))})
+    width = max(1, round(frames[0].width * thumb_height / frames[0].height))
+    label = 12
+    sheet = Image.new("RGB", (width * len(picks) + 2 * (len(picks) - 1), thumb_height + label), (20, 20, 24))
+    draw, font = ImageDraw.Draw(sheet), ImageFont.load_default()
+    for n, i in enumerate(picks):
+        x = n * (width + 2)
+        sheet.paste(frames[i].resize((width, thumb_height), Image.Resampling.LANCZOS), (x, 0))
+        draw.text((x + 2, thumb_height), f"#{i} {i / rate:.2f}s", fill=(220, 220, 220), font=font)
+    with atomic_path(dest, ".png") as tmp:
+        sheet.save(tmp, format="PNG")
+    return dest

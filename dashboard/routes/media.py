@@ -1,0 +1,50 @@
+"""Media: files of the asset store, addressed only by asset id (never by a path from the request).
+
+Served with HTTP range support (Starlette's FileResponse) so the video player can seek. Anything that is
+not a number, an unknown asset, or a catalog path that resolves outside the asset store is a 404.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
+
+from catalog.db import session_scope
+from catalog.models import Asset
+from dashboard.deps import Catalog, User
+from dashboard.frames import frame_strip
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(tags=["media"])
+REF = re.compile(r"(\d{1,12})(/frames\.png)?")
+TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png", ".webm": "video/webm"}
+NOT_FOUND = "not found"
+
+
+def asset_file(request: Request, catalog, asset_id: int) -> tuple[Path, str]:
+    """The asset's file if it lies inside the asset store; (path, sha256)."""
+    with session_scope(catalog) as s:
+        asset = s.get(Asset, asset_id)
+        uri, sha = (asset.uri, asset.sha256) if asset is not None else (None, None)
+    store = request.app.state.settings.assets_dir.resolve()
+    path = Path(uri).resolve() if uri else None
+    if path is None or not path.is_relative_to(store) or not path.is_file() or path.suffix not in TYPES:
+        raise HTTPException(404, NOT_FOUND)
+    return path, sha
+
+
+@pages.get("/media/{ref:path}")
+def media(ref: str, request: Request, catalog: Catalog, user: User):
+    match = REF.fullmatch(ref)
+    if match is None:
+        raise HTTPException(404, NOT_FOUND)
+    path, sha = asset_file(request, catalog, int(match.group(1)))
+    if match.group(2):
+        if path.suffix != ".mp4":
+            raise HTTPException(404, NOT_FOUND)
+        store = request.app.state.settings.assets_dir.resolve()
+        path = frame_strip(path, store / "previews" / f"{match.group(1)}-{sha[:16]}-frames.png")
+    return FileResponse(path, media_type=TYPES[path.suffix], headers={"Cache-Control": "private, max-age=3600"})

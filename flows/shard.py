@@ -1,0 +1,198 @@
+"""The fleet: GPU slots (strict Prefect global concurrency limits) and the `generate-shard` flow.
+
+A `generate-shard` flow run is one GPU worker's session: it claims shards of a campaign's jobs in the
+catalog (row locks with SKIP LOCKED on PostgreSQL, a lease per claim) and generates each shard inside its
+card's slot — a Prefect global concurrency limit of 1 acquired with ``strict=True``, so a missing limit is
+an error and never an unlimited run. It keeps the model loaded across shards, runs QC of the clips it made
+in Prefect's thread pool while it generates the next shard, and leaves when the campaign has nothing left.
+
+Run it from a deployment (`generate-shard` on the `gpu` pool, one per card; the campaign flow can dispatch
+them), or directly on a machine: `wanflow fleet work CAMPAIGN --slot wanflow-gpu-0`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from prefect import flow, get_run_logger, runtime
+from prefect.artifacts import create_markdown_artifact
+
+from catalog.db import engine_for, session_scope
+from flows import progress
+from core.settings import Settings
+
+SLOT_PREFIX = "wanflow-gpu-"
+
+
+class SlotMissing(LookupError):
+    """The GPU slot's global concurrency limit does not exist (or is inactive) on the Prefect server."""
+
+
+def slot_names(count: int, prefix: str = SLOT_PREFIX) -> list[str]:
+    return [f"{prefix}{i}" for i in range(count)]
+
+
+def ensure_slots(names: list[str], limit: int = 1) -> list[dict[str, Any]]:
+    """Create (or set to ``limit``) one global concurrency limit per GPU on the Prefect server in use."""
+    from prefect.client.orchestration import get_client
+
+    out = []
+    with get_client(sync_client=True) as client:
+        for name in names:
+            client.upsert_global_concurrency_limit_by_name(name, limit)
+            gcl = client.read_global_concurrency_limit_by_name(name)
+            out.append({"name": gcl.name, "limit": gcl.limit, "active": gcl.active, "active_slots": gcl.active_slots})
+    return out
+
+
+def ensure_pools(pools: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Create the work pools the deployments name (`gpu`, `cpu`; process type by default) if missing."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    out = []
+    with get_client(sync_client=True) as client:
+        for name, kind in (pools or {"gpu": "process", "cpu": "process"}).items():
+            try:
+                client.create_work_pool(WorkPoolCreate(name=name, type=kind))
+            except ObjectAlreadyExists:
+                pass
+            pool = client.read_work_pool(name)
+            out.append({"name": pool.name, "type": pool.type, "paused": pool.is_paused})
+    return out
+
+
+def check_slot(name: str) -> Any:
+    """The slot's limit, or SlotMissing: a worker refuses to claim jobs it could not run within a slot."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL
+
+    with get_client(sync_client=True) as client:
+        try:
+            gcl = client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            raise SlotMissing(f"GPU slot {name!r}: no global concurrency limit of that name on the Prefect server "
+                              f"({PREFECT_API_URL.value() or 'ephemeral'}); create it with "
+                              f"`wanflow fleet slots --count N` or `prefect gcl create {name} --limit 1`") from None
+    if not gcl.active:
+        raise SlotMissing(f"GPU slot {name!r} is inactive on the Prefect server; activate it "
+                          f"(`prefect gcl update {name} --enable`)")
+    return gcl
+
+
+def gpu_slot(name: str, settings: Settings) -> Callable[[], AbstractContextManager]:
+    """The context manager a shard's generation runs in: one slot of the card's limit, strict."""
+    from prefect.concurrency.sync import concurrency
+
+    def held() -> AbstractContextManager:
+        return concurrency(name, occupy=1, strict=True, lease_duration=settings.slot_lease_s,
+                           timeout_seconds=settings.slot_timeout_s)
+
+    return held
+
+
+def slot_if_deployed(settings: Settings) -> AbstractContextManager:
+    """The card's slot for in-process generation (campaign with gpu_workers=0, revisions) when the flow run
+    comes from a deployment — i.e. a `gpu` pool worker shares the card with generate-shard runs. A run from
+    the CLI on a laptop (no deployment) needs no slot and no Prefect server."""
+    from contextlib import nullcontext
+
+    if runtime.deployment.id is None:
+        return nullcontext()
+    check_slot(settings.gpu_slot)
+    return gpu_slot(settings.gpu_slot, settings)()
+
+
+@flow(name="generate-shard", log_prints=True)
+def generate_shard(campaign: str | None = None, slot: str | None = None, shard_size: int | None = None,
+                   lease_seconds: float | None = None, idle_exit_seconds: float = 0.0, qc: bool = True,
+                   settings: Settings | None = None) -> dict[str, Any]:
+    """Claim shards of ``campaign`` (or of any campaign) and generate them in this worker's GPU slot."""
+    from wan_tasks.worker import WorkerConfig, run_worker
+
+    settings = settings or Settings()
+    settings.ensure_dirs()
+    log = get_run_logger()
+    slot = slot or settings.gpu_slot
+    check_slot(slot)  # before claiming anything: a missing limit fails here, not after jobs were taken
+    cfg = WorkerConfig(worker=settings.worker_name or WorkerConfig.default_name(), slot=slot,
+                       shard_size=shard_size or settings.shard_size, lease_s=lease_seconds or settings.lease_s,
+                       campaign=campaign, idle_exit_s=idle_exit_seconds, max_claims=settings.max_claims,
+                       poll_s=min(1.0, (lease_seconds or settings.lease_s) / 4))
+    engine = engine_for(settings.catalog_db_url)
+    flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
+    checks: list[Any] = []
+    series: list[dict[str, Any]] = []
+    bar = progress.start(f"generate-shard {campaign or '*'}", total=_queue(engine, campaign))
+
+    def on_clips(asset_ids: list[int]) -> None:
+        bar.done(len(asset_ids))
+        if qc:
+            checks.extend(_submit_qc(settings, asset_ids))  # QC on CPU threads while the next shard generates
+
+    def on_shard(report, queue_depth: int) -> None:  # noqa: ANN001
+        series.append(report.as_dict() | {"queue_depth": queue_depth})
+
+    report = run_worker(engine, settings.assets_dir, settings.engine_options, cfg, gpu_slot(slot, settings),
+                        on_clips=on_clips, on_shard=on_shard, flow_run_id=flow_run_id)
+    for c in checks:
+        c.wait()
+    progress.stop(bar)
+    out = report.as_dict() | {"campaign": campaign, "qc_checked": len(checks)}
+    _log_mlflow(settings, out, series)
+    log.info("%s on %s: %d shard(s), %d clip(s), %d lost, %d failed, GPU busy %.0f%%, %.0f clips/h, %d model load(s)",
+             cfg.worker, slot, report.shards, report.clips, report.lost, report.failed,
+             100 * report.gpu_busy_fraction, report.clips_per_hour, report.model_loads)
+    create_markdown_artifact(key=f"worker-{_key(cfg.worker)}", markdown=_markdown(out),
+                             description=f"GPU worker {cfg.worker} on {slot}")
+    return out
+
+
+def _queue(engine, campaign: str | None) -> int:  # noqa: ANN001
+    from catalog import claims
+
+    with engine.connect() as conn:
+        cid = claims.campaign_id(conn, campaign) if campaign else None
+        return claims.unfinished(conn, cid)
+
+
+def _submit_qc(settings: Settings, asset_ids: list[int]) -> list[Any]:
+    from catalog.models import Asset
+    from flows.revisions import brand_of_job
+    from flows.tasks import check_clip
+
+    brands: dict[int, Any] = {}
+    futures = []
+    with session_scope(engine_for(settings.catalog_db_url)) as s:
+        jobs = {a: s.get(Asset, a).job_id for a in asset_ids}
+    for asset_id, job_id in jobs.items():
+        if job_id not in brands:
+            brands[job_id] = brand_of_job(settings, job_id)
+        futures.append(check_clip.submit(settings, asset_id, brands[job_id]))
+    return futures
+
+
+def _log_mlflow(settings: Settings, out: dict[str, Any], series: list[dict[str, Any]]) -> None:
+    from adapters import tracking
+
+    try:
+        tracking.log_worker(settings.mlflow_uri, settings.mlflow_artifacts_dir, out, series)
+    except Exception as exc:  # noqa: BLE001 - metrics are also in the catalog; a tracking outage must not fail work
+        get_run_logger().warning("worker metrics not logged to MLflow: %s", exc)
+
+
+def _key(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower())[:60]
+
+
+def _markdown(out: dict[str, Any]) -> str:
+    return f"""# GPU worker `{out['worker']}` — slot `{out['slot']}`
+
+| campaign | shards | clips | lost leases | failed | GPU busy | clips/hour | model loads |
+|---|---|---|---|---|---|---|---|
+| {out['campaign'] or 'any'} | {out['shards']} | {out['clips']} | {out['lost']} | {out['failed']} | {out['gpu_busy_fraction']:.0%} | {out['clips_per_hour']} | {out['model_loads']} |
+"""

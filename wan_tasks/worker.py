@@ -1,0 +1,246 @@
+"""A GPU worker's loop: claim a shard of jobs in the catalog, generate it in a GPU slot, record, repeat.
+
+The model stays loaded for the life of the worker process (adapters/pipelines.py caches the pipeline), so a
+worker pays for loading once however many shards it takes. Each shard is claimed atomically with a lease
+(catalog/claims.py) that a heartbeat thread renews while the shard runs; the generation of the shard runs
+inside ``gpu_slot()`` — in a flow, a strict Prefect global concurrency limit of one slot per card — and the
+times the slot was held are written on the shard's row, which is how an oversubscribed card would show.
+Clips are made with the generation stage itself (``generate.plan_batches`` / ``generate.generate_jobs``) under
+the claim's token, so a worker whose lease ran out cannot record a job another worker now holds.
+
+After a shard (at most every ``metrics_every_s``, and at the end) the worker writes its figures to
+``worker_metrics``: clips, clips/hour, GPU busy fraction (time in the slot / time since its first claim) and
+queue depth (jobs claimable now).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from catalog import claims
+from catalog.db import session_scope
+from catalog.models import ShardRun, WorkerMetric, utcnow
+from core.settings import EngineOptions
+from wan_tasks import generate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker: str  # a name unique in the fleet (default: host:pid)
+    slot: str  # the Prefect global concurrency limit of this worker's card
+    shard_size: int = 4  # jobs per claim
+    lease_s: float = 120.0  # a claim not renewed for this long may be taken over
+    campaign: str | None = None  # only this campaign's jobs; None: any campaign
+    idle_exit_s: float = 0.0  # with nothing to claim, wait this long for work before leaving
+    poll_s: float = 1.0
+    max_claims: int = 3  # a job whose lease expired this often is failed as poison
+    metrics_every_s: float = 5.0  # worker_metrics rows at most this often (and always at the end)
+
+    @staticmethod
+    def default_name() -> str:
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class WorkerReport:
+    worker: str
+    slot: str
+    shards: int = 0
+    clips: int = 0
+    lost: int = 0  # jobs whose lease this worker lost (taken over; not recorded by it)
+    failed: int = 0
+    gpu_busy_s: float = 0.0
+    elapsed_s: float = 0.0
+    model_loads: int = 0  # pipelines loaded by this process while it worked (1 for a one-model campaign)
+    asset_ids: list[int] = field(default_factory=list)
+
+    @property
+    def gpu_busy_fraction(self) -> float:
+        return self.gpu_busy_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def clips_per_hour(self) -> float:
+        return 3600.0 * self.clips / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"worker": self.worker, "slot": self.slot, "shards": self.shards, "clips": self.clips,
+                "lost": self.lost, "failed": self.failed, "gpu_busy_s": round(self.gpu_busy_s, 3),
+                "elapsed_s": round(self.elapsed_s, 3), "gpu_busy_fraction": round(self.gpu_busy_fraction, 4),
+                "clips_per_hour": round(self.clips_per_hour, 1), "model_loads": self.model_loads}
+
+
+class Heartbeat:
+    """Renews a claim's lease every third of its length; notices when the claim was taken over."""
+
+    def __init__(self, engine: Engine, token: str, lease_s: float) -> None:
+        self.engine, self.token, self.lease_s = engine, token, lease_s
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{token[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                if claims.renew(self.engine, self.token, self.lease_s) == 0 and not self._stop.is_set():
+                    self.lost = True  # nothing held any more while the shard still runs: taken over
+            except Exception as exc:  # noqa: BLE001 - a missed renewal is retried; the lease is 3× the period
+                log.warning("lease renewal of %s failed: %s", self.token[:8], exc)
+
+    def check(self, *_: object) -> None:
+        """A per-step callback: stop generating clips this worker can no longer record."""
+        if self.lost:
+            raise claims.LeaseLost(f"claim {self.token[:8]}… was taken over while its shard ran")
+
+
+def run_worker(engine: Engine, assets_dir: Path, opts: EngineOptions, cfg: WorkerConfig,
+               gpu_slot: Callable[[], AbstractContextManager], on_clips: Callable[[list[int]], None] | None = None,
+               on_shard: Callable[[WorkerReport, int], None] | None = None,  # (report, queue depth)
+               flow_run_id: str | None = None, generate_fn: Callable[..., list[int]] | None = None) -> WorkerReport:
+    """Claim and generate shards until the campaign is finished (or, with no campaign, until idle_exit_s).
+
+    ``generate_fn`` stands in for ``generate.generate_jobs`` (same signature) in the benchmarks only, which time
+    the orchestration around a generation of fixed length.
+    """
+    from adapters import pipelines as models
+
+    report = WorkerReport(worker=cfg.worker, slot=cfg.slot)
+    loads0 = models.load_count
+    cid = None
+    if cfg.campaign is not None:
+        with engine.connect() as conn:
+            cid = claims.campaign_id(conn, cfg.campaign)
+    t0, idle_since, last_metrics = time.monotonic(), None, float("-inf")
+    while True:
+        c = claims.claim(engine, cfg.worker, cfg.shard_size, cfg.lease_s, cid, cfg.max_claims)
+        if c is None:
+            with engine.connect() as conn:
+                left = claims.unfinished(conn, cid)
+            idle_since = idle_since or time.monotonic()
+            idle = time.monotonic() - idle_since
+            if cid is None and cfg.idle_exit_s > 0 and idle >= cfg.idle_exit_s:
+                break  # a fleet worker with nothing to do for idle_exit_s
+            if left == 0 and (cid is not None or idle >= cfg.idle_exit_s):
+                break  # the campaign (or the whole queue) is finished
+            time.sleep(cfg.poll_s)  # other workers hold the rest: wait for them to finish or their leases to expire
+            continue
+        idle_since = None
+        _run_shard(engine, assets_dir, opts, cfg, c, cid, gpu_slot, report, on_clips, flow_run_id,
+                   generate_fn or generate.generate_jobs)
+        report.elapsed_s = time.monotonic() - t0
+        report.model_loads = models.load_count - loads0
+        if time.monotonic() - last_metrics >= cfg.metrics_every_s:  # queue depth is a count: not after every shard
+            last_metrics = time.monotonic()
+            depth = _write_metrics(engine, report, cid, flow_run_id)
+            if on_shard is not None:
+                on_shard(report, depth)
+    report.elapsed_s = time.monotonic() - t0
+    report.model_loads = models.load_count - loads0
+    if report.shards:
+        depth = _write_metrics(engine, report, cid, flow_run_id)
+        if on_shard is not None:
+            on_shard(report, depth)
+    return report
+
+
+def _run_shard(engine: Engine, assets_dir: Path, opts: EngineOptions, cfg: WorkerConfig,
+               c: claims.Claim, cid: int | None, gpu_slot: Callable[[], AbstractContextManager],
+               report: WorkerReport, on_clips: Callable[[list[int]], None] | None, flow_run_id: str | None,
+               generate_fn: Callable[..., list[int]]) -> None:
+    with session_scope(engine) as s:
+        shard = ShardRun(campaign_id=cid, worker=cfg.worker, slot=cfg.slot, claim_token=c.token, job_ids=c.job_ids,
+                         status="running", prefect_flow_run_id=flow_run_id)
+        s.add(shard)
+        s.flush()
+        shard_id = shard.id
+    status, error, made = "done", None, []
+    started = finished = None
+    try:
+        with Heartbeat(engine, c.token, cfg.lease_s) as hb:
+            batches, done = generate.plan_batches(engine, c.job_ids, opts)
+            with gpu_slot():
+                started, m0 = utcnow(), time.monotonic()
+                try:
+                    for batch in batches:
+                        try:
+                            new = generate_fn(engine, batch, assets_dir, opts, on_step=hb.check, claim=c.token)
+                            made += new
+                            if new and on_clips is not None:
+                                on_clips(new)  # QC starts now, on CPU, while the next batch generates
+                        except claims.LeaseLost as exc:
+                            status, error = "lost", str(exc)
+                            claims.release(engine, c.token)  # what it still holds goes back to the queue now
+                            break
+                        except Exception as exc:  # noqa: BLE001 - the batch's jobs are recorded failed; go on
+                            status, error = "failed", f"{type(exc).__name__}: {exc}"
+                            log.error("shard %d: batch %s failed: %s", shard_id, batch, error)
+                finally:
+                    finished = utcnow()
+                    report.gpu_busy_s += time.monotonic() - m0
+    except BaseException as exc:  # interrupted (or the slot could not be had): give the jobs back, say why
+        with contextlib.suppress(Exception):
+            claims.release(engine, c.token)
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        lost = _count_lost(engine, c)
+        with session_scope(engine) as s:
+            shard = s.get(ShardRun, shard_id)
+            shard.gpu_started_at, shard.gpu_finished_at, shard.finished_at = started, finished, utcnow()
+            shard.status = "lost" if lost and status == "done" else status
+            shard.error = error
+    report.shards += 1
+    report.clips += len(made)
+    report.asset_ids += made
+    report.lost += lost
+    report.failed += sum(1 for _ in _failed(engine, c))
+
+
+def _count_lost(engine: Engine, c: claims.Claim) -> int:
+    from sqlalchemy import func, select
+
+    from catalog.models import GenerationJob as J
+
+    with engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(J).where(J.id.in_(c.job_ids), J.claim_token != c.token))
+
+
+def _failed(engine: Engine, c: claims.Claim) -> list[int]:
+    from sqlalchemy import select
+
+    from catalog.models import GenerationJob as J
+    from catalog.models import JobStatus
+
+    with engine.connect() as conn:
+        return list(conn.scalars(select(J.id).where(J.id.in_(c.job_ids), J.claim_token == c.token,
+                                                    J.status == JobStatus.failed)))
+
+
+def _write_metrics(engine: Engine, report: WorkerReport, cid: int | None, flow_run_id: str | None) -> int:
+    with session_scope(engine) as s:
+        depth = claims.queue_depth(s, cid)
+        s.add(WorkerMetric(worker=report.worker, campaign_id=cid, prefect_flow_run_id=flow_run_id, clips=report.clips,
+                           clips_per_hour=report.clips_per_hour, gpu_busy_fraction=report.gpu_busy_fraction,
+                           queue_depth=depth, details={**report.as_dict(), "pid": os.getpid()}))
+    return depth
