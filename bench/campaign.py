@@ -59,7 +59,7 @@ def main() -> None:
     import flows  # noqa: F401 — sets the quiet defaults and the Prefect home
     from sqlalchemy import select
 
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.models import GenerationJob
     from flows.campaign import campaign
     from core.settings import Settings
@@ -79,7 +79,7 @@ def main() -> None:
     second_s = time.perf_counter() - t
     assert second["clips_generated"] == 0, "re-run regenerated clips"
 
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         timings = [j.timings for j in s.scalars(select(GenerationJob).where(GenerationJob.run_id == first["run_id"]))]
     stage = {k: statistics.mean(t.get(k, 0.0) for t in timings) for k in ("load_s", "generate_s", "encode_s", "qc_s")}
     n = args.clips

@@ -171,13 +171,13 @@ def main() -> None:
 
     from prefect.testing.utilities import prefect_test_harness
 
-    from catalog.db import engine_for
+    from catalog.db import open_catalog
     from flows.shard import ensure_slots
     from core.settings import Settings
 
     settings = Settings(catalog_url=args.catalog_url)
     settings.ensure_dirs()
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     slot = "bench-gpu-0"
     with prefect_test_harness(server_startup_timeout=120):
         ensure_slots([slot])

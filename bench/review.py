@@ -48,7 +48,7 @@ def seed(url: str, assets_dir: Path, n: int, campaigns: int = 10, variants: int 
     import numpy as np
     from sqlalchemy import insert
 
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.models import (Asset, Brief, Campaign, GenerationJob, ModelVersion, PromptItem, ReviewTask, Role)
     from wan_tasks.accounts import add_user
     from adapters.media import write_clip
@@ -57,7 +57,7 @@ def seed(url: str, assets_dir: Path, n: int, campaigns: int = 10, variants: int 
     t = np.arange(9)[:, None, None, None]
     info = write_clip(np.broadcast_to((t * 20 + np.arange(64)[None, None, :, None]) % 255, (9, 32, 64, 3))
                       .astype(np.uint8), 16, clip)
-    engine = engine_for(url)
+    engine = open_catalog(url)
     now = datetime.now(timezone.utc)
     params = {"width": 64, "height": 32, "num_frames": 9, "fps": 16, "steps": 2, "guidance": 5.0}
     with session_scope(engine) as s:

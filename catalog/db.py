@@ -65,8 +65,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 _engines: dict[str, Engine] = {}
 
 
-def engine_for(url: str, migrate: bool = True) -> Engine:
-    """One engine per URL per process; the schema is brought to head on first use."""
+def open_catalog(url: str, migrate: bool = True) -> Engine:
+    """The catalog at ``url``: one engine per URL per process, its schema brought to head (Alembic) the first
+    time it is opened in the process (``migrate=False`` skips that, e.g. to inspect an old database)."""
     if url not in _engines:
         if migrate:
             if url.startswith("sqlite"):

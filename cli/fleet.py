@@ -40,16 +40,16 @@ def register(app: typer.Typer, guard: Callable, console: Console, settings: Call
         """Validate a brief, record it and plan its jobs for the fleet, without generating anything."""
         from wan_tasks.intake import freeze_models, validate
 
-        from catalog.db import engine_for, session_scope
+        from catalog.db import open_catalog, session_scope
         from wan_tasks import plan
 
         s = _settings()
         s.ensure_dirs()
         spec = validate(brief, s)
-        with session_scope(engine_for(s.catalog_db_url)) as session:
+        with session_scope(open_catalog(s.catalog_db_url)) as session:
             brief_id = plan.record_brief(session, spec)
         model, canary = freeze_models(s, brief_id, spec.brand.name, spec.canary, spec.canary_model)
-        with session_scope(engine_for(s.catalog_db_url)) as session:
+        with session_scope(open_catalog(s.catalog_db_url)) as session:
             job_ids = plan.plan_jobs(session, brief_id, model, None, canary, spec.canary)
         canary_text = f"; canary {spec.canary:.0%} → {canary.ref}" if canary else ""
         console.print(f"{spec.campaign}: {len(job_ids)} job(s) planned with {model.registry_name}/{model.version} "
@@ -83,10 +83,10 @@ def register(app: typer.Typer, guard: Callable, console: Console, settings: Call
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Jobs by status, claims held now, and each worker's latest figures."""
-        from catalog.db import engine_for, session_scope
+        from catalog.db import open_catalog, session_scope
         from catalog.workers import fleet_status as status
 
-        with session_scope(engine_for(_settings().catalog_db_url)) as s:
+        with session_scope(open_catalog(_settings().catalog_db_url)) as s:
             out = status(s, campaign)
         if as_json:
             print(json.dumps(out, default=str))

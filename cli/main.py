@@ -166,10 +166,10 @@ def run(brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")]) -
 @_guard
 def review_list(campaign: Annotated[Optional[str], typer.Option(help="Only this campaign.")] = None) -> None:
     """List clips waiting for a decision."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.review import pending
 
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         rows = pending(s, campaign)
     t = Table("asset", "task", "campaign", "clip")
     for r in rows:
@@ -186,12 +186,12 @@ def review_decide(
     as_user: Annotated[str, typer.Option("--as", help="Who decides (recorded in the audit log).")] = ...,  # type: ignore[assignment]
 ) -> None:
     """Record a review decision on a clip, with an audit event."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.models import Decision
     from flows import events
     from wan_tasks.review import decide, publishable_campaign
 
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         d = decide(s, asset, Decision.approve if approve else Decision.reject, reason, as_user)
         publishable = publishable_campaign(s, asset)
     console.print(f"asset {asset}: {d.decision.value} by {d.reviewer}")
@@ -228,14 +228,14 @@ def lineage(
 ) -> None:
     """Trace a published file back to rendition, raw clip, job, model version, prompt, brief, QC and review;
     or, with --model NAME/N, list everything made with that version."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.lineage import lineage as trace
 
     if (ref is None) == (model is None):
         raise InputError(["give a file or id to trace, or --model NAME/N to recall a version (not both)"])
     if model is not None:
         return _recall(model, as_json)
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         chain = trace(s, ref)
     if as_json:
         sys.stdout.write(json.dumps(chain, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -244,14 +244,14 @@ def lineage(
 
 
 def _recall(model: str, as_json: bool) -> None:
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.lineage import model_assets
     from adapters.registry import parse_ref
 
     name, alias, version = parse_ref(model)
     if version is None:
         raise InputError([f"--model: {model!r} is an alias; recall needs a fixed version, e.g. {name}/3"])
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         found = model_assets(s, name, version)
     if as_json:
         sys.stdout.write(json.dumps(found, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -325,14 +325,14 @@ def regenerate(
 ) -> None:
     """Regenerate a job on its recorded device, dtype and memory policy; exit 0 if its frames match the catalog's
     hash exactly, 1 if they differ. Writes no clip, only an audit event."""
-    from catalog.db import engine_for
+    from catalog.db import open_catalog
     from wan_tasks.regenerate import CannotRegenerate, regenerate as run
 
     num = job.removeprefix("job:")
     if not num.isdigit():
         raise InputError([f"job: {job!r} is not a job id (N or job:N)"])
     try:
-        report = run(engine_for(_settings().catalog_db_url), int(num), check_weights=check_weights)
+        report = run(open_catalog(_settings().catalog_db_url), int(num), check_weights=check_weights)
     except CannotRegenerate as e:
         raise LookupError(str(e)) from None
     if as_json:
@@ -461,7 +461,7 @@ def db_upgrade() -> None:
 @_guard
 def demo(brief: Annotated[Path, typer.Option(help="Brief to run.")] = EXAMPLE_BRIEF) -> None:
     """End to end on the example: run the campaign, approve as a demo user, publish, show lineage."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.lineage import lineage as trace
     from catalog.models import Decision
     from flows.publish import publish as publish_flow
@@ -476,7 +476,7 @@ def demo(brief: Annotated[Path, typer.Option(help="Brief to run.")] = EXAMPLE_BR
                                                "c2pa_trust_anchors": dev_trust_anchor(settings.dev_ca_dir)})
     summary = _run_campaign(brief, settings)
     _print_summary(summary)
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         todo = pending(s, summary["campaign"])
         for p in todo:

@@ -57,7 +57,7 @@ def models_register(
 ) -> None:
     """Register weights as a version: a reference (never a copy) with the sha256 of each weight file, the
     variant's default parameters, VRAM, supported sizes and licence. The same weights twice: the same version."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.intake import registry_for
     from catalog import audit
     from wan_tasks import rollout
@@ -88,7 +88,7 @@ def models_register(
         version, created = registry.register_version(name, source, variant, revision=revision)
     except ModelNotFound as e:
         raise InputError([f"--source: {e}"]) from None
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         if created:
             audit.append(s, as_user, "model.registered", "model_version", version,
                          {"model": name, "version": version, "variant": variant, "source": source,
@@ -113,7 +113,7 @@ def models_alias(
 ) -> None:
     """Set an alias: a brand pin (`<brand>-champion`, which that brand's `@champion` briefs then get) or the
     challenger. Moving `champion` itself is `wanflow rollout promote` (gated)."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.intake import registry_for
     from catalog import audit
     from wan_tasks import rollout
@@ -128,7 +128,7 @@ def models_alias(
                           "--override --reason TEXT (audited)"])
     settings = _settings()
     registry = registry_for(settings)
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         if delete:
             before = registry.delete_alias(model, alias)
             audit.append(s, as_user, "model.alias_deleted", "model", None,

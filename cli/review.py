@@ -32,13 +32,13 @@ def review_serve(
     import uvicorn
     from sqlalchemy import func, select
 
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.models import User
     from dashboard import create_app
 
     settings = _settings()
     dashboard = create_app(settings)
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         users = s.scalar(select(func.count()).select_from(User))
     if not users:
         err.print("no accounts yet: create one with `wanflow users add NAME --role approver`", markup=False)
@@ -55,10 +55,10 @@ def review_policy(
     as_user: Annotated[str, typer.Option("--as", help="Who changes it (audit log).")] = "admin (cli)",
 ) -> None:
     """Set a brand's approval policy: two-stage (a reviewer, then an approver) or one stage."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.review import set_policy
 
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         set_policy(s, brand, two_stage, as_user)
     console.print(f"brand {brand}: {'two-stage (reviewer, then approver)' if two_stage else 'one-stage'} approval")
 
@@ -71,10 +71,10 @@ def review_due(
     as_user: Annotated[str, typer.Option("--as", help="Who changes it (audit log).")] = "admin (cli)",
 ) -> None:
     """Set a campaign's review SLA: each clip is due this many hours after it enters the queue."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.review import set_due_hours
 
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         n = set_due_hours(s, campaign, hours, as_user)
     console.print(f"campaign {campaign}: review due {f'{hours} h after queueing' if hours else 'not set'}; "
                   f"{n} open task(s) updated")
@@ -97,12 +97,12 @@ def users_add(
     as_user: Annotated[str, typer.Option("--as", help="Who creates it (audit log).")] = "admin (cli)",
 ) -> None:
     """Create a dashboard account. The password comes from $WANFLOW_PASSWORD or a prompt; it is stored as argon2."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.accounts import add_user, parse_role
 
     r = parse_role(role)
     password = _password()
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         add_user(s, name, r, password, as_user)
     console.print(f"user {name} added as {r.value}")
 
@@ -115,11 +115,11 @@ def users_set_role(
     as_user: Annotated[str, typer.Option("--as", help="Who changes it (audit log).")] = "admin (cli)",
 ) -> None:
     """Change a user's role (an audit event)."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.accounts import parse_role, set_role
 
     r = parse_role(role)
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         set_role(s, name, r, as_user)
     console.print(f"user {name} is now {r.value}")
 
@@ -130,11 +130,11 @@ def users_list() -> None:
     """List dashboard accounts and their roles."""
     from sqlalchemy import select
 
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.models import User
 
     t = Table("name", "role", "active", "created")
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         for u in s.scalars(select(User).order_by(User.name)):
             t.add_row(u.name, u.role.value, str(u.active), u.created_at.isoformat(timespec="seconds"))
     console.print(t)
@@ -144,10 +144,10 @@ def users_list() -> None:
 @_guard
 def audit_verify() -> None:
     """Recompute the audit chain; exit 1 naming the first broken link if any event was altered or deleted."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.audit import verify
 
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         v = verify(s)
     if not v.ok:
         _fail(1, [f"audit chain BROKEN at event {v.broken_at}: {v.problem}",
@@ -159,12 +159,12 @@ def audit_verify() -> None:
 @_guard
 def revisions_list(campaign: Annotated[Optional[str], typer.Option(help="Only this campaign.")] = None) -> None:
     """Revision jobs waiting to be generated."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.models import GenerationJob
     from wan_tasks.revisions import waiting_revisions
 
     t = Table("job", "revision of clip", "seed", "status")
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         for job_id in waiting_revisions(s, campaign):
             j = s.get(GenerationJob, job_id)
             t.add_row(str(j.id), str(j.revision_of_id), str(j.seed), j.status.value)

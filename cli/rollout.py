@@ -110,13 +110,13 @@ def rollout_status(
 ) -> None:
     """Recompute an evaluation's preference and gates with the A/B votes recorded so far; update its report and
     MLflow run."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.models import RolloutEvaluation
     from flows.rollout import publish_evaluation
     from wan_tasks.rollout import RolloutError, last_evaluation
 
     settings = _settings()
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         ev = s.get(RolloutEvaluation, evaluation) if evaluation else last_evaluation(s, model)
         if ev is None:
             raise RolloutError(f"evaluation {evaluation} not found")
@@ -139,12 +139,12 @@ def rollout_promote(
 ) -> None:
     """Move `champion` to the last evaluation's challenger — only if it passed every gate (recomputed now),
     unless --override --reason."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.intake import registry_for
     from wan_tasks.rollout import promote
 
     settings = _settings()
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         move = promote(s, registry_for(settings), model, as_user, override, reason)
         text = (f"{model}@champion: {move.from_version} → {move.to_version} ({move.action}"
                 f"{', reason: ' + move.reason if move.reason else ''}; audit event written)")
@@ -160,12 +160,12 @@ def rollout_rollback(
     as_user: Annotated[str, typer.Option("--as", help="Who rolls back (audit log).")] = "admin (cli)",
 ) -> None:
     """Move `champion` back where its last move took it from, in one step (audited)."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.intake import registry_for
     from wan_tasks.rollout import rollback
 
     settings = _settings()
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         move = rollback(s, registry_for(settings), model, as_user, reason)
         text = f"{model}@champion: {move.from_version} → {move.to_version} (rollback of move #{move.reverts_id})"
     console.print(text, markup=False, highlight=False)
@@ -180,10 +180,10 @@ def rollout_vote(
     as_user: Annotated[str, typer.Option("--as", help="Who votes.")] = ...,  # type: ignore[assignment]
 ) -> None:
     """Record a blind preference from a script (the dashboard's A/B page is the usual way)."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from wan_tasks.rollout import record_vote
 
-    with session_scope(engine_for(_settings().catalog_db_url)) as s:
+    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
         vote = record_vote(s, pair, side, as_user)  # type: ignore[arg-type]
         pair_id = vote.pair_id
     console.print(f"pair {pair_id}: vote recorded ({side})")

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from catalog.db import engine_for
+from catalog.db import open_catalog
 from core.settings import Settings
 from dashboard.deps import SIGN_IN_REQUIRED, SignInRequired
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Review queue, clips and decisions. Sign in with POST /api/session; send the "
                               "returned csrf_token as X-CSRF-Token on every state-changing request.")
     app.state.settings = settings
-    app.state.engine = engine_for(settings.catalog_db_url)
+    app.state.engine = open_catalog(settings.catalog_db_url)
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     @app.middleware("http")

@@ -13,7 +13,7 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.runs import close_run, open_run
 from catalog.summary import run_summary
 from flows import progress
@@ -126,7 +126,7 @@ def start_run(settings: Settings, brief: Brief, model: ResolvedModel,
         tags |= {"wanflow.canary_label": canary.label, "wanflow.canary_stand_in": str(canary.stand_in).lower()}
     mlflow_run_id = tracking.start_run(settings.mlflow_uri, settings.mlflow_artifacts_dir, brief.campaign,
                                        params=params, tags=tags)
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         run_id = open_run(s, brief.campaign, "campaign", _flow_run_id(), mlflow_run_id)
     return run_id, mlflow_run_id
 
@@ -136,7 +136,7 @@ def finish_run(settings: Settings, brief: Brief, model: ResolvedModel, brief_id:
                report: dict[str, Any], canary: ResolvedModel | None = None) -> dict[str, Any]:
     from adapters.media import contact_sheet
 
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         summary = run_summary(s, brief_id, job_ids, run_id)
     sheet = None

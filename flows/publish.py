@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.runs import close_run, open_run
 from core.settings import Settings
 from governance.renditions import load_presets
@@ -47,7 +47,7 @@ def publish(campaign: str, settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings()
     log = get_run_logger()
     presets, signing = load_presets(settings.presets_file), signing_config(settings)  # bad set-up: stop here
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         run_id = open_run(s, campaign, "publish", str(runtime.flow_run.id) if runtime.flow_run.id else None)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from flows.shard import slot_if_deployed
 from core.settings import Settings
 from wan_tasks.revisions import waiting_revisions
@@ -26,7 +26,7 @@ def brand_of_job(settings: Settings, job_id: int) -> BrandProfile:
 
     from catalog.models import Brief, Campaign, GenerationJob, PromptItem
 
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         job = s.get(GenerationJob, job_id)
         brief = s.get(Brief, s.get(PromptItem, job.item_id).brief_id)
         brand = s.get(Campaign, job.campaign_id).brand
@@ -38,7 +38,7 @@ def revisions(campaign: str | None = None, settings: Settings | None = None) -> 
     settings = settings or Settings()
     settings.ensure_dirs()
     log = get_run_logger()
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         job_ids = waiting_revisions(s, campaign)
     checks, failed, clips = [], 0, []
     for job_id in job_ids:

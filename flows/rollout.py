@@ -16,7 +16,7 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_link_artifact
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.runs import close_run, open_run
 from wan_tasks.intake import registry_for, validate
 from core.settings import Settings
@@ -47,7 +47,7 @@ def rollout_evaluate(challenger: str, golden_path: str = "examples/golden.yaml",
     log.info("rollout evaluation: %s (%s) vs %s (%s) on %d golden prompts", champ.ref, champ.label, chall.ref,
              chall.label, len(golden.items))
     brief_id = record_brief(settings, golden)
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     mlflow_run_id = tracking.start_run(
         settings.mlflow_uri, settings.mlflow_artifacts_dir, golden.campaign, experiment=tracking.ROLLOUT_EXPERIMENT,
         run_name=f"{chall.ref} vs {champ.ref}",
@@ -129,7 +129,7 @@ def publish_evaluation(settings: Settings, evaluation_id: int, final: bool = Fal
     from catalog.models import Asset, AssetKind, GenerationJob, PromptItem, RolloutEvaluation
     from adapters import rollout_report
 
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         ev = rollout.refresh(s, s.get(RolloutEvaluation, evaluation_id))
         strips = []

@@ -19,7 +19,7 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from flows import progress
 from core.settings import Settings
 
@@ -123,7 +123,7 @@ def generate_shard(campaign: str | None = None, slot: str | None = None, shard_s
                        shard_size=shard_size or settings.shard_size, lease_s=lease_seconds or settings.lease_s,
                        campaign=campaign, idle_exit_s=idle_exit_seconds, max_claims=settings.max_claims,
                        poll_s=min(1.0, (lease_seconds or settings.lease_s) / 4))
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     checks: list[Any] = []
     series: list[dict[str, Any]] = []
@@ -167,7 +167,7 @@ def _submit_qc(settings: Settings, asset_ids: list[int]) -> list[Any]:
 
     brands: dict[int, Any] = {}
     futures = []
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         jobs = {a: s.get(Asset, a).job_id for a in asset_ids}
     for asset_id, job_id in jobs.items():
         if job_id not in brands:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.models import (Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ItemStatus, JobStatus,
                             ModelVersion, PromptItem, Role)
 from conftest import EXAMPLES
@@ -39,7 +39,7 @@ def seed_campaign(settings, name: str = "dash-test", brand: str = "acme", items:
                   variants: int = 2, model_source: str = "/models/not-used", prompt: str = "A red sneaker on a pedestal",
                   variant_model: str = "wan-tiny") -> list[int]:
     """Catalog rows + real clips for ``items`` × ``variants``; each clip QC'd into review. Returns asset ids."""
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     folder = settings.home_dir / "briefs" / name
     (folder / "brands").mkdir(parents=True, exist_ok=True)
     (folder / "brands" / "acme.yaml").write_text((EXAMPLES / "brands" / "acme.yaml").read_text("utf-8"), "utf-8")
@@ -88,7 +88,7 @@ def seed_campaign(settings, name: str = "dash-test", brand: str = "acme", items:
 
 
 def make_users(settings, **roles: Role) -> None:
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         for name, role in roles.items():
             add_user(s, name, role, PASSWORD, "test-setup")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, inspect, select
 
-from catalog.db import current_revision, engine_for, session_scope, upgrade
+from catalog.db import current_revision, open_catalog, session_scope, upgrade
 from catalog.models import Asset, AssetKind, AuditEvent, Campaign, ClipStatus, Decision, ReviewTask
 from wan_tasks.review import ReviewError, decide
 
@@ -15,7 +15,7 @@ TABLES = {"campaigns", "briefs", "prompt_items", "model_versions", "runs", "gene
 
 
 def test_migrations_create_every_table_and_are_idempotent(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     upgrade(catalog_url)  # a second upgrade at head changes nothing
     from alembic.script import ScriptDirectory
 
@@ -38,7 +38,7 @@ def _clip_in_review(engine) -> int:
 
 
 def test_one_decision_per_clip_with_an_audit_event(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     asset_id = _clip_in_review(engine)
     with session_scope(engine) as s:
         decide(s, asset_id, Decision.approve, "", "alice")
@@ -52,7 +52,7 @@ def test_one_decision_per_clip_with_an_audit_event(catalog_url):
 
 
 def test_reject_needs_a_reason_and_writes_nothing_without_one(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     asset_id = _clip_in_review(engine)
     with pytest.raises(ReviewError, match="reason"):
         with session_scope(engine) as s:
@@ -63,7 +63,7 @@ def test_reject_needs_a_reason_and_writes_nothing_without_one(catalog_url):
 
 
 def test_failed_transaction_leaves_nothing(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     with pytest.raises(RuntimeError):
         with session_scope(engine) as s:
             s.add(Campaign(name="half-written", brand="acme"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.models import Asset, AssetKind, AuditEvent, Decision, Publication
 from conftest import EXAMPLES
 from servers import KillingProxy, MotoServer, Webhook
@@ -51,7 +51,7 @@ def campaign(tmp_path_factory, dev_ca):
                         c2pa_key=dev_ca.key, c2pa_cert_chain=dev_ca.cert_chain, publish_retries=1,
                         publish_retry_delay_s=0.1)
     run_campaign(str(d / "brief.yaml"), settings)
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         for p in pending(s, "deliver-test"):
             decide(s, p.asset_id, Decision.approve, "", "test-approver")
     return settings
@@ -72,7 +72,7 @@ def moto(tmp_path, aws):
 
 
 def _publications(settings, destination: str) -> list[Publication]:
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         return list(s.scalars(select(Publication).where(Publication.destination == destination)))
 
 
@@ -135,7 +135,7 @@ def test_failed_delivery_is_retried_recorded_and_the_rest_proceeds(campaign, tmp
         assert len(failed) == 1 and failed[0].attempts == 2 and "IsADirectoryError" in failed[0].error
         manifest = json.loads((out / "deliver-test" / "manifest.json").read_text())
         assert [f["file"] for f in manifest["failed"]] == ["shoe-v0-poster.jpg"] and len(manifest["files"]) == 5
-        with session_scope(engine_for(settings.catalog_db_url)) as s:
+        with session_scope(open_catalog(settings.catalog_db_url)) as s:
             events = s.scalars(select(AuditEvent.action).where(AuditEvent.action.like("webhook.%"))).all()
             assert events.count("webhook.failed") == 2
 
@@ -157,7 +157,7 @@ def test_upload_interrupted_by_a_server_kill_leaves_nothing_partial_and_reruns_c
     settings = campaign.model_copy(update={"publish_to": "s3://media/kill", "s3_endpoint_url": proxy.url})
 
     first = publish("deliver-test", settings)
-    with session_scope(engine_for(campaign.catalog_db_url)) as s:
+    with session_scope(open_catalog(campaign.catalog_db_url)) as s:
         rendered = s.scalar(select(func.count()).select_from(Asset).where(Asset.kind != AssetKind.raw_clip))
     assert proxy.tripped.is_set(), "the server was killed in the middle of an upload"
     assert first["failed_files"] >= 1 and first["manifest"].startswith("failed")
@@ -181,5 +181,5 @@ def test_upload_interrupted_by_a_server_kill_leaves_nothing_partial_and_reruns_c
         **final, "kill/deliver-test/manifest.json": _object_sha(bucket, "kill/deliver-test/manifest.json")}
     writes = _writes(moto)
     assert all(writes[k] == 1 for k in final), writes  # each file was copied into place exactly once, ever
-    with session_scope(engine_for(campaign.catalog_db_url)) as s:  # nothing was rendered again
+    with session_scope(open_catalog(campaign.catalog_db_url)) as s:  # nothing was rendered again
         assert s.scalar(select(func.count()).select_from(Asset).where(Asset.kind != AssetKind.raw_clip)) == rendered

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from catalog import claims
-from catalog.db import engine_for, make_engine, session_scope
+from catalog.db import open_catalog, make_engine, session_scope
 from catalog.models import GenerationJob, JobStatus
 from fleet_helpers import pending_jobs
 
 
 def test_concurrent_claimers_never_share_a_job(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     ids = pending_jobs(engine, 60)
     got: dict[str, list[int]] = {}
     errors: list[BaseException] = []
@@ -52,7 +52,7 @@ def test_concurrent_claimers_never_share_a_job(catalog_url):
 
 
 def test_expired_lease_is_taken_over_and_the_old_holder_cannot_record(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     ids = pending_jobs(engine, 3)
     first = claims.claim(engine, "a", 2, 0.5)
     assert first.job_ids == ids[:2]
@@ -75,7 +75,7 @@ def test_expired_lease_is_taken_over_and_the_old_holder_cannot_record(catalog_ur
 
 
 def test_renewal_keeps_the_claim_and_release_gives_it_back(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     ids = pending_jobs(engine, 2)
     c = claims.claim(engine, "a", 2, 0.6)
     for _ in range(3):
@@ -88,7 +88,7 @@ def test_renewal_keeps_the_claim_and_release_gives_it_back(catalog_url):
 
 
 def test_poison_job_fails_after_max_claims_and_in_process_runs_are_not_taken(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     ids = pending_jobs(engine, 2)
     with session_scope(engine) as s:  # a job `wanflow run` is making in its own process: running, no claim
         s.get(GenerationJob, ids[1]).status = JobStatus.running
@@ -105,7 +105,7 @@ def test_poison_job_fails_after_max_claims_and_in_process_runs_are_not_taken(cat
 
 
 def test_bad_claim_arguments_are_named(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     with pytest.raises(ValueError, match="n must be"):
         claims.claim(engine, "a", 0, 10)
 
@@ -119,7 +119,7 @@ def test_worker_that_loses_its_lease_records_nothing_and_gives_the_rest_back(cat
     from wan_tasks.worker import WorkerConfig, run_worker
     from core.settings import EngineOptions
 
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     ids = pending_jobs(engine, 3)
     taken: list[claims.Claim] = []
 

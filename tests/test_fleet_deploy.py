@@ -80,7 +80,7 @@ def test_campaign_flow_shards_its_jobs_over_gpu_workers(settings):
     from prefect.flows import Flow
     from sqlalchemy import func, select
 
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from catalog.models import GenerationJob, QcResult, ShardRun
     from conftest import EXAMPLES
     from flows.campaign import campaign
@@ -93,7 +93,7 @@ def test_campaign_flow_shards_its_jobs_over_gpu_workers(settings):
     out = campaign(str(EXAMPLES / "brief.yaml"), settings, gpu_workers=2)
     assert (out["jobs_planned"], out["clips_generated"]) == (6, 6)
     assert out["qc_outcomes"] == {"pass": 0, "needs_review": 6, "block": 0}  # the shard worker's QC, validated
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         assert {j.claims for j in s.scalars(select(GenerationJob))} == {1}
         shards = s.scalars(select(ShardRun)).all()
         assert shards and {r.slot for r in shards} == {settings.gpu_slot} and {r.status for r in shards} == {"done"}

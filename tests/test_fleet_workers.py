@@ -21,7 +21,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.workers import max_concurrent, slot_intervals
 from catalog.models import Asset, AssetKind, GenerationJob, JobStatus, ShardRun, WorkerMetric
 from conftest import EXAMPLES, ROOT, _drop_postgres, _postgres_url
@@ -54,7 +54,7 @@ def _plan(settings, tmp_path: Path, campaign: str) -> list[int]:
     path.write_text(yaml.safe_dump(brief), "utf-8")
     settings.ensure_dirs()
     spec = validate(path, settings)
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         brief_id = plan.record_brief(s, spec)
     model, _ = freeze_models(settings, brief_id, spec.brand.name)
@@ -81,7 +81,7 @@ def _result(proc: subprocess.Popen, log: Path) -> dict:
 
 
 def _check_every_job_once(settings, job_ids: list[int]) -> dict[int, GenerationJob]:
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         jobs = {j.id: j for j in s.scalars(select(GenerationJob).where(GenerationJob.id.in_(job_ids)))}
         clips = s.scalars(select(Asset).where(Asset.kind == AssetKind.raw_clip)).all()
@@ -111,7 +111,7 @@ def test_two_workers_share_one_gpu_slot_and_make_every_clip_once(pg_settings, tm
     assert sum(r["clips"] for r in reports.values()) == CLIPS
     assert all(r["model_loads"] == 1 for r in reports.values())  # loaded once per process, across its shards
     assert all(r["shards"] >= 2 for r in reports.values()) or sum(r["shards"] for r in reports.values()) >= 4
-    engine = engine_for(pg_settings.catalog_db_url)
+    engine = open_catalog(pg_settings.catalog_db_url)
     with session_scope(engine) as s:
         intervals = slot_intervals(s, slot)
         assert len(intervals) == sum(r["shards"] for r in reports.values())
@@ -139,7 +139,7 @@ def test_a_worker_killed_mid_shard_loses_and_duplicates_nothing(pg_settings, tmp
 
     ensure_slots(["wanflow-test-gpu-0", "wanflow-test-gpu-1"], limit=1)
     job_ids = _plan(pg_settings, tmp_path, "fleet-kill")
-    engine = engine_for(pg_settings.catalog_db_url)
+    engine = open_catalog(pg_settings.catalog_db_url)
     logs = [tmp_path / "victim.log", tmp_path / "survivor.log"]
     victim = _worker(pg_settings, "fleet-kill", "wanflow-test-gpu-0", "victim", logs[0])
     survivor = _worker(pg_settings, "fleet-kill", "wanflow-test-gpu-1", "survivor", logs[1])
@@ -187,7 +187,7 @@ def test_a_missing_gpu_slot_fails_before_any_job_is_claimed(pg_settings, tmp_pat
                              capture_output=True, text=True, timeout=180)
     assert planned.returncode == 0, planned.stderr[-2000:]
     assert f"fleet-noslot: {CLIPS} job(s) planned" in " ".join(planned.stdout.split())
-    with session_scope(engine_for(pg_settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(pg_settings.catalog_db_url)) as s:
         from catalog.models import Campaign
 
         cid = s.scalar(select(Campaign.id).where(Campaign.name == "fleet-noslot"))
@@ -197,7 +197,7 @@ def test_a_missing_gpu_slot_fails_before_any_job_is_claimed(pg_settings, tmp_pat
     proc.communicate(timeout=120)
     assert proc.returncode == 2
     assert "GPU slot 'no-such-gpu-slot': no global concurrency limit" in log.read_text()
-    with session_scope(engine_for(pg_settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(pg_settings.catalog_db_url)) as s:
         jobs = s.scalars(select(GenerationJob).where(GenerationJob.id.in_(job_ids))).all()
         assert {(j.status, j.claims) for j in jobs} == {(JobStatus.pending, 0)}
 
@@ -210,7 +210,7 @@ def test_generation_under_a_claim_taken_over_mid_batch_records_and_writes_nothin
     from wan_tasks.generate import generate_jobs
 
     job_ids = _plan(settings, tmp_path, "fleet-takeover")
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         cid = s.get(GenerationJob, job_ids[0]).campaign_id
     slow = claims.claim(engine, "slow", 1, 60, cid)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.lineage import lineage
 from catalog.models import Asset, AssetKind, AuditEvent, GenerationJob, QcResult
 from conftest import EXAMPLES, ROOT
@@ -55,7 +55,7 @@ def test_i2v_campaign_with_brand_lora_batches_records_and_regenerates(settings, 
     summary = campaign(str(brief_dir(folder, I2V_BRIEF)), settings)
     assert (summary["jobs_planned"], summary["clips_generated"], summary["jobs_failed"]) == (4, 4, 0)
     assert "wan-tiny-i2v" in summary["model_label"] and "stand-in" in summary["model_label"]
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         jobs = s.scalars(select(GenerationJob).order_by(GenerationJob.id)).all()
         assert {j.batch["size"] for j in jobs} == {4} and jobs[0].batch["job_ids"] == [j.id for j in jobs]
@@ -132,7 +132,7 @@ def test_out_of_memory_fallback_is_recorded_and_the_clip_regenerates(sqlite_sett
     settings = sqlite_settings.model_copy(update={"memory_policy": "none", "memory_budget_gb": (need + 1) / mm.GIB})
     summary = campaign(str(brief_dir(tmp_path / "b", T2V_BRIEF)), settings)
     assert (summary["clips_generated"], summary["jobs_failed"]) == (2, 0)
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         jobs = s.scalars(select(GenerationJob).order_by(GenerationJob.id)).all()
         assert [j.memory_policy for j in jobs] == ["group_offload_block"] * 2

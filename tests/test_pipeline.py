@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.lineage import lineage
 from catalog.models import (Asset, AssetKind, ClipStatus, Decision, GenerationJob, ItemStatus, PromptItem,
                             Publication, QcResult, QcValidation, ReviewTask)
@@ -35,7 +35,7 @@ def test_campaign_end_to_end_and_idempotent(settings):
     assert first["model"] == "wan-t2v/1" and "stand-in" in first["model_label"]
     # 3 accepted items × 2 variants; the item naming a competitor is rejected with its reason, not dropped.
     assert (first["jobs_planned"], first["clips_generated"], first["items_rejected_by_policy"]) == (6, 6, 1)
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         rejected = s.scalars(select(PromptItem).where(PromptItem.status == ItemStatus.rejected)).one()
         assert rejected.item_key == "versus-shot" and "nike" in rejected.rejection_reason
@@ -171,7 +171,7 @@ items:
 
     first = campaign(str(brief), settings)
     assert (first["jobs_planned"], first["jobs_failed"], first["clips_generated"]) == (1, 1, 0)
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         job = s.scalars(select(GenerationJob)).one()
         assert job.status.value == "failed" and job.attempts == 3  # 1 try + 2 retries for an OSError

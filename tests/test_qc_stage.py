@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select
 
-from catalog.db import engine_for, session_scope, upgrade
+from catalog.db import open_catalog, session_scope, upgrade
 from catalog.models import (Asset, AssetKind, AuditEvent, ClipStatus, GenerationJob, PromptItem, QcResult,
                             QcValidation, ReviewTask)
 from conftest import EXAMPLES
@@ -62,7 +62,7 @@ items:
 {items}
 """, "utf-8")
     brief = load_brief(tmp_path / "brief.yaml", known_models=lambda ref: True)
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     model = ResolvedModel("wan-t2v", 1, "wan-tiny", str(tmp_path), "0" * 64, True)
     with session_scope(engine) as s:
         brief_id = plan.record_brief(s, brief)
@@ -166,7 +166,7 @@ def test_migration_0004_up_and_down(catalog_url) -> None:
 
     from catalog.db import alembic_config
 
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     cols = {c["name"] for c in inspect(engine).get_columns("review_tasks")}
     assert {"qc_outcome", "findings"} <= cols and "qc_validations" in inspect(engine).get_table_names()
     command.downgrade(alembic_config(catalog_url), "0001")

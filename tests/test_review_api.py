@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.models import (Asset, AssetKind, AuditEvent, Campaign, ClipStatus, ReviewDecision, ReviewTask, Role,
                             WebSession, utcnow)
 from wan_tasks.review import publishable_campaign, set_due_hours, set_policy
@@ -34,7 +34,7 @@ def _decide(client, token, asset_id, **body):
 
 
 def _events(settings, action: str) -> list[AuditEvent]:
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         return list(s.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
@@ -74,7 +74,7 @@ def test_sign_in_cookie_csrf_and_sign_out(dash):
     r = c.post(f"/clips/{ids[0]}/decision", data={"decision": "approve"}, follow_redirects=False)
     assert r.status_code == 403
     assert c.delete("/api/session").status_code == 403
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         assert s.get(Asset, ids[0]).status == ClipStatus.in_review
     assert [e.actor for e in _events(settings, "user.sign_in_failed")] == ["rita"]
     assert [e.actor for e in _events(settings, "user.signed_in")] == ["rita"]
@@ -83,7 +83,7 @@ def test_sign_in_cookie_csrf_and_sign_out(dash):
     assert c.delete("/api/session", headers={"X-CSRF-Token": token}).status_code == 204
     replay = TestClient(app, cookies={"wanflow_session": old})
     assert replay.get("/api/queue").status_code == 401
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         assert s.scalar(select(func.count()).select_from(WebSession)) == 0
 
 
@@ -136,7 +136,7 @@ def test_login_form_needs_its_csrf_token(dash):
 
 def test_viewer_cannot_decide_and_reviewer_cannot_give_final_approval(dash):
     app, settings, ids = dash
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         set_policy(s, "acme", True, "test-setup")
     viewer, reviewer, reviewer2, approver = TestClient(app), TestClient(app), TestClient(app), TestClient(app)
     tv, tr, tr2, ta = sign_in(viewer, "vic"), sign_in(reviewer, "rita"), sign_in(reviewer2, "rob"), sign_in(approver, "ann")
@@ -148,7 +148,7 @@ def test_viewer_cannot_decide_and_reviewer_cannot_give_final_approval(dash):
     assert r.status_code == 200 and r.json()["state"]["stage"] == "approval" and r.json()["state"]["status"] == "pending"
     r = _decide(reviewer2, tr2, ids[0], decision="approve", expected_stage="approval")
     assert r.status_code == 403 and "needs an approver" in r.json()["detail"]
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         assert s.get(Asset, ids[0]).status == ClipStatus.in_review
         assert publishable_campaign(s, ids[0]) is None  # half-approved: no publish event yet
 
@@ -161,7 +161,7 @@ def test_viewer_cannot_decide_and_reviewer_cannot_give_final_approval(dash):
     r = _decide(alex, sign_in(alex, "alex"), ids[0], decision="approve", expected_stage="approval")
     assert r.status_code == 200 and r.json()["state"]["clip_status"] == "approved"
     assert [d["reviewer"] for d in r.json()["state"]["decisions"]] == ["rita", "alex"]
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         campaign = s.scalar(select(Campaign.name))
         assert publishable_campaign(s, ids[0]) == campaign  # what the dashboard announces to Prefect
 
@@ -200,7 +200,7 @@ def test_two_deciders_at_once_record_exactly_one_decision(dash):
     loser = next(r for r in results.values() if r.status_code == 409).json()
     assert loser["detail"] == f"asset {ids[0]} was already decided"
     assert loser["state"]["status"] == "decided" and len(loser["state"]["decisions"]) == 1
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         assert s.scalar(select(func.count()).select_from(ReviewDecision)) == 1
     # The page answers a late decision with 409 and the fresh state.
     r = b.post(f"/clips/{ids[0]}/decision", data={"decision": "approve", "csrf_token": tb, "expected_stage": "review"})
@@ -238,7 +238,7 @@ def test_media_only_by_asset_id_from_the_asset_store_with_ranges(dash, tmp_path)
     app, settings, ids = dash
     c = TestClient(app)
     sign_in(c, "vic")
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         path = s.get(Asset, ids[0]).uri
         outside = tmp_path / "secret.mp4"
         outside.write_bytes(b"not for the dashboard")
@@ -268,7 +268,7 @@ def test_media_only_by_asset_id_from_the_asset_store_with_ranges(dash, tmp_path)
 def test_queue_filters_due_dates_pages_and_counts(dash):
     app, settings, ids = dash
     other = seed_campaign(settings, name="other-camp", brand="globex", items=("solo",), variants=1)
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         assert set_due_hours(s, "dash-test", 24, "test") == 4
         s.execute(update(ReviewTask).where(ReviewTask.asset_id == ids[3])

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.models import (Asset, AuditEvent, ClipStatus, GenerationJob, ItemStatus, JobStatus, PromptItem, Publication,
                             ReviewTask, Role)
 from conftest import ROOT
@@ -45,7 +45,7 @@ def _verify(engine) -> audit.Verification:
 
 
 def test_audit_is_append_only_and_verify_finds_an_edited_row(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     _append_some(engine, 5)
     v = _verify(engine)
     assert v.ok and v.events == 5
@@ -60,7 +60,7 @@ def test_audit_is_append_only_and_verify_finds_an_edited_row(catalog_url):
 
 
 def test_verify_finds_deleted_rows_in_the_middle_and_at_the_end(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     _append_some(engine, 5)
     _drop_append_only_guard(engine)
     with engine.begin() as conn:
@@ -74,7 +74,7 @@ def test_verify_finds_deleted_rows_in_the_middle_and_at_the_end(catalog_url):
 
 
 def test_concurrent_appends_never_fork_the_chain(catalog_url):
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     barrier = threading.Barrier(4)
     failures: list[BaseException] = []
 
@@ -145,7 +145,7 @@ def test_request_changes_makes_a_linked_revision_job_that_the_revisions_flow_gen
         return c.post(f"/api/clips/{asset_id}/decision", json={"decision": "request_changes", **body},
                       headers={"X-CSRF-Token": t})
 
-    engine = engine_for(settings.catalog_db_url)
+    engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         old_job = s.get(GenerationJob, s.get(Asset, ids[0]).job_id)
         old_key, old_prompt = old_job.idempotency_key, s.get(PromptItem, old_job.item_id).prompt
@@ -191,10 +191,10 @@ def test_clip_approved_in_the_dashboard_is_published_by_the_publish_flow(sqlite_
                   headers={"X-CSRF-Token": t}).status_code == 200
     summary = publish("dash-test", settings)  # CPU only: the `publish` deployment runs this on the cpu pool
     assert (summary["clips"], summary["publications"]) == (1, 3)  # one 1:1 rendition + poster + animated preview
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         parents = {s.get(Asset, p.asset_id).parent_id for p in s.scalars(select(Publication))}
         assert parents == {ids[0]}
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         assert audit.verify(s).ok
 
 
@@ -218,7 +218,7 @@ def test_users_and_audit_verify_commands(tmp_path):
     assert _wanflow("users", "set-role", "rita", "approver", home=home, url=url).returncode == 0
     r = _wanflow("audit", "verify", home=home, url=url)
     assert r.returncode == 0 and "intact: 2 event(s)" in r.stdout, r.stdout + r.stderr
-    engine = engine_for(url)
+    engine = open_catalog(url)
     with session_scope(engine) as s:
         roles = [(e.action, e.payload.get("role") or e.payload.get("to")) for e in s.scalars(select(AuditEvent))]
         assert roles == [("user.created", "reviewer"), ("user.role_changed", "approver")]
@@ -245,7 +245,7 @@ def test_review_policy_and_due_commands(tmp_path):
     assert r.returncode == 0 and "two-stage" in r.stdout
     r = _wanflow("review", "due", "no-such-campaign", "--hours", "24", home=home, url=url)
     assert r.returncode == 2 and "unknown campaign" in r.stderr and "Traceback" not in r.stderr
-    with session_scope(engine_for(url)) as s:
+    with session_scope(open_catalog(url)) as s:
         from wan_tasks.review import two_stage
 
         assert two_stage(s, "acme") is True

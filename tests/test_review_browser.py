@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.models import Asset, ClipStatus, ReviewDecision, Role
 from conftest import ROOT
 from wan_tasks.review import set_policy
@@ -46,7 +46,7 @@ def server(tmp_path):
     settings = Settings(home=tmp_path / "home", catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}")
     ids = seed_campaign(settings, name="browser-test")
     make_users(settings, rita=Role.reviewer, alex=Role.approver, vic=Role.viewer)
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         set_policy(s, "acme", True, "test-setup")
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
@@ -90,7 +90,7 @@ def _sign_out(page) -> None:
 
 
 def _status(settings, asset_id: int) -> ClipStatus:
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         return s.get(Asset, asset_id).status
 
 
@@ -160,6 +160,6 @@ def test_reviewer_approver_and_viewer_in_a_real_browser(server, browser):
     assert page.locator("#approve").count() == 0
     assert "not decide" in page.inner_text("main")
     assert _status(settings, open_id) == ClipStatus.in_review
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         assert sorted(s.scalars(select(ReviewDecision.reviewer))) == ["alex", "rita", "rita"]
     assert not errors, errors

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.models import (AbPair, AliasMove, Asset, AssetKind, AuditEvent, Brief, Campaign, ClipStatus,
                             GenerationJob, ModelVersion, PromptItem, Publication, RolloutEvaluation)
 from conftest import EXAMPLES
@@ -204,7 +204,7 @@ def test_canary_jobs_use_the_challenger_and_never_share_a_batch(rsettings, tmp_p
     reg.set_alias("wan-t2v", "challenger", v2)
     brief = validate(_brief(tmp_path, "canary-plan", items=50, variants=4, extra="canary: 0.1"), rsettings)
     assert brief.canary == 0.1 and brief.canary_model == "wan-t2v@challenger"
-    engine = engine_for(rsettings.catalog_db_url)
+    engine = open_catalog(rsettings.catalog_db_url)
     with session_scope(engine) as s:
         brief_id = plan.record_brief(s, brief)
         main, canary = plan.freeze_models(s, brief_id, lambda r: reg.resolve(r, brand="acme"), brief.canary,
@@ -254,7 +254,7 @@ def test_moving_the_alias_mid_campaign_changes_nothing(rsettings, tmp_path):
 
     reg, v2 = _registry(rsettings)
     path = _brief(tmp_path, "frozen", items=2)
-    engine = engine_for(rsettings.catalog_db_url)
+    engine = open_catalog(rsettings.catalog_db_url)
     brief = validate(path, rsettings)
     with session_scope(engine) as s:
         brief_id = plan.record_brief(s, brief)
@@ -321,7 +321,7 @@ def _evaluation(s, champion=1, challenger=2, chall_qc=0.9, ab=True, policy=POLIC
 
 def test_promote_is_refused_unless_the_last_evaluation_passed_and_override_is_audited(rsettings):
     reg, v2 = _registry(rsettings)
-    engine = engine_for(rsettings.catalog_db_url)
+    engine = open_catalog(rsettings.catalog_db_url)
     with session_scope(engine) as s:
         _evaluation(s, challenger=v2, chall_qc=0.5)  # QC worse than the champion's
     with pytest.raises(RolloutError, match="refused") as e, session_scope(engine) as s:
@@ -352,7 +352,7 @@ def test_promote_is_refused_unless_the_last_evaluation_passed_and_override_is_au
 
 def test_promote_after_a_passing_evaluation_and_not_on_a_stale_one(rsettings):
     reg, v2 = _registry(rsettings)
-    engine = engine_for(rsettings.catalog_db_url)
+    engine = open_catalog(rsettings.catalog_db_url)
     with session_scope(engine) as s:
         _evaluation(s, challenger=v2, ab=False)  # no A/B round: preference gates not evaluated → refused
     with pytest.raises(RolloutError, match="not evaluated"), session_scope(engine) as s:
@@ -377,7 +377,7 @@ def test_promote_after_a_passing_evaluation_and_not_on_a_stale_one(rsettings):
 
 
 def test_a_vote_is_blind_and_one_per_reviewer(rsettings):
-    engine = engine_for(rsettings.catalog_db_url)
+    engine = open_catalog(rsettings.catalog_db_url)
     with session_scope(engine) as s:
         ev = _evaluation(s, ab=False)
         a = [Asset(kind=AssetKind.raw_clip, uri=f"/v{k}.mp4", sha256="1" * 64, size=1, width=8, height=8)
@@ -403,7 +403,7 @@ def test_a_vote_is_blind_and_one_per_reviewer(rsettings):
 def test_recall_finds_exactly_the_assets_of_a_version(catalog_url):
     from catalog.lineage import LineageNotFound, model_assets
 
-    engine = engine_for(catalog_url)
+    engine = open_catalog(catalog_url)
     with session_scope(engine) as s:
         camp = Campaign(name="recall", brand="acme")
         s.add(camp)
@@ -472,7 +472,7 @@ def test_evaluate_flow_end_to_end_with_the_two_stand_ins(rsettings, tmp_path):
     # no vote yet: preference "not run", its gates not evaluated, the evaluation does not pass
     assert m["preference"]["status"] == "not run" and ev["passed"] is False
     assert {g["status"] for g in ev["gates"][2:4]} == {"not evaluated"}
-    engine = engine_for(rsettings.catalog_db_url)
+    engine = open_catalog(rsettings.catalog_db_url)
     with session_scope(engine) as s:
         jobs = s.scalars(select(GenerationJob).where(GenerationJob.arm.in_(["champion", "challenger"]))).all()
         assert len(jobs) == 8
@@ -535,7 +535,7 @@ def test_campaign_with_a_canary_reports_each_arm_in_its_mlflow_run(rsettings, tm
     assert run.data.params["canary_model_version"] == f"wan-t2v/{v2}" and run.data.params["canary_fraction"] == "0.5"
     for arm, a in arms.items():
         assert run.data.metrics[f"{arm}_jobs_planned"] == a["jobs_planned"]
-    with session_scope(engine_for(rsettings.catalog_db_url)) as s:
+    with session_scope(open_catalog(rsettings.catalog_db_url)) as s:
         for j in s.scalars(select(GenerationJob)):
             assert s.get(ModelVersion, j.model_version_id).version == (v2 if j.arm == "canary" else 1)
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from catalog.db import engine_for, session_scope
+from catalog.db import open_catalog, session_scope
 from catalog.models import AbPair, AbVote, AuditEvent, Campaign, Role, RolloutEvaluation
 from wan_tasks import rollout
 from review_helpers import make_users, seed_campaign, sign_in
@@ -22,7 +22,7 @@ def round_(settings):
 
     ids = seed_campaign(settings, name="golden-ab", items=("a", "b", "c"), variants=2)
     make_users(settings, rita=Role.reviewer, alex=Role.approver, vic=Role.viewer)
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         camp = s.scalar(select(Campaign).where(Campaign.name == "golden-ab"))
         ev = RolloutEvaluation(registry_name="wan-t2v", champion_version=1, challenger_version=2, campaign_id=camp.id,
                                golden_path="g.yaml", golden_sha256="0" * 64, metrics={}, gates=[], ab_round=True)
@@ -45,7 +45,7 @@ def test_blind_pairs_votes_and_result_for_approvers_only(round_):
     assert "champion" not in page.text.lower() and "challenger" not in page.text.lower()  # blind
     left, right = map(int, re.findall(r'src="/media/(\d+)"', page.text))
     assert c.get(f"/media/{left}").status_code == 200
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         pair = s.scalar(select(AbPair).where(AbPair.position == 0))
         assert (pair.challenger_asset_id, pair.champion_asset_id) == (left, right)  # position 0: challenger left
         pair_id = pair.id
@@ -69,7 +69,7 @@ def test_blind_pairs_votes_and_result_for_approvers_only(round_):
     sign_in(approver, "alex")
     pref = approver.get(f"/api/ab/{ev_id}").json()["preference"]
     assert (pref["wins"], pref["losses"], pref["ties"], pref["win_rate"]) == (1, 0, 1, 1.0)
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         votes = {v.choice for v in s.scalars(select(AbVote))}
         assert votes == {"challenger", "tie"}
         assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "rollout.ab_vote")).all()) == 2

@@ -30,7 +30,7 @@ def freeze_models(settings: Settings, brief_id: int, brand: str, canary: float =
                   canary_ref: str | None = None) -> tuple[ResolvedModel, ResolvedModel | None]:
     """The brief's model (and canary model), resolved once, at its first plan, with the brand's pin honoured;
     every later plan reads the frozen versions back (wan_tasks.plan.freeze_models). Used by every planner."""
-    from catalog.db import engine_for, session_scope
+    from catalog.db import open_catalog, session_scope
     from adapters.registry import parse_ref
     from wan_tasks import plan
 
@@ -40,5 +40,5 @@ def freeze_models(settings: Settings, brief_id: int, brand: str, canary: float =
         registry.ensure_bootstrap(parse_ref(ref)[0])
         return registry.resolve(ref, brand=brand)
 
-    with session_scope(engine_for(settings.catalog_db_url)) as s:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
         return plan.freeze_models(s, brief_id, resolve, canary, canary_ref)
