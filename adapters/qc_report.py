@@ -18,14 +18,23 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.models import (Asset, AssetKind, Campaign, GenerationJob, PromptItem, QcResult, QcValidation,
-                            ReviewTask)
-from governance.checks import BLOCK, BY_NAME, CHECK_NAMES, PASS, REVIEW
-from governance.qc_suite import clip_outcome
-from adapters.media import atomic_path
+from catalog.models import (
+    Asset,
+    AssetKind,
+    Campaign,
+    ClipStatus,
+    GenerationJob,
+    PromptItem,
+    QcResult,
+    QcValidation,
+    ReviewTask,
+)
+from core import heavy
+from core.files import atomic_path
+from governance.qc import BLOCK, BY_NAME, PASS, QC_CHECKS, REVIEW, UNCHECKED, clip_outcome
 
-COLOURS = {PASS: "#2e7d32", REVIEW: "#ef6c00", BLOCK: "#c62828", "unchecked": "#757575"}
-LABELS = {PASS: "pass", REVIEW: "needs review", BLOCK: "blocked", "unchecked": "not checked"}
+COLOURS = {PASS: "#2e7d32", REVIEW: "#ef6c00", BLOCK: "#c62828", UNCHECKED: "#757575"}
+LABELS = {PASS: "pass", REVIEW: "needs review", BLOCK: "blocked", UNCHECKED: "not checked"}
 STRIP_FRAMES, STRIP_HEIGHT = 6, 72
 
 
@@ -67,12 +76,10 @@ def contact_strip(path: Path, n: int = STRIP_FRAMES, height: int = STRIP_HEIGHT)
 
 def metric_plot(check: str, values: list[float], outcomes: list[str], threshold: float | None) -> bytes:
     """PNG: every clip's value for ``check`` (jittered dots coloured by outcome) and the threshold line."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+    mpl = heavy.matplotlib()
     spec = BY_NAME[check]
-    fig = Figure(figsize=(4.2, 1.7), dpi=96)
-    FigureCanvasAgg(fig)
+    fig = mpl.figure.Figure(figsize=(4.2, 1.7), dpi=96)
+    mpl.backends.backend_agg.FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(values))
     ax.scatter(values, jitter, c=[COLOURS.get(o, "#757575") for o in outcomes], s=18, alpha=0.8, edgecolors="none")
@@ -97,9 +104,10 @@ def clips(session: Session, campaign: str) -> list[ClipRow]:
          .join(Campaign, Campaign.id == GenerationJob.campaign_id)
          .outerjoin(ReviewTask, ReviewTask.asset_id == Asset.id)
          .where(Campaign.name == campaign, Asset.kind == AssetKind.raw_clip).order_by(PromptItem.item_key, Asset.id))
-    rows = {a.id: ClipRow(a.id, key, v, prompt, a.uri, clip_outcome(a, t))
+    rows = {a.id: ClipRow(a.id, key, v, prompt, a.uri,
+                          clip_outcome(a.status == ClipStatus.qc_failed, t.qc_outcome if t else None))
             for a, v, key, prompt, t in session.execute(q)}
-    order = {c: i for i, c in enumerate(CHECK_NAMES)}
+    order = {c: i for i, c in enumerate(QC_CHECKS)}
     for r in session.scalars(select(QcResult).where(QcResult.asset_id.in_(rows))):
         rows[r.asset_id].results.append(r)
     for row in rows.values():
@@ -133,8 +141,8 @@ def _validation_html(v: QcValidation | None) -> str:
 
 def render(campaign: str, clips: list[ClipRow], validation: QcValidation | None, brand: str,
            run_id: int | None = None) -> str:
-    counts = {o: sum(c.outcome == o for c in clips) for o in (PASS, REVIEW, BLOCK, "unchecked")}
-    per_check = {n: {"pass": 0, "fail": 0, "not run": 0, REVIEW: 0, BLOCK: 0} for n in CHECK_NAMES}
+    counts = {o: sum(c.outcome == o for c in clips) for o in (PASS, REVIEW, BLOCK, UNCHECKED)}
+    per_check = {n: {"pass": 0, "fail": 0, "not run": 0, REVIEW: 0, BLOCK: 0} for n in QC_CHECKS}
     for c in clips:
         for r in c.results:
             if r.check in per_check:
@@ -144,7 +152,7 @@ def render(campaign: str, clips: list[ClipRow], validation: QcValidation | None,
     check_rows = "".join(f"<tr><td>{n}</td><td>{BY_NAME[n].title}</td>" + "".join(
         f"<td>{v[k]}</td>" for k in ("pass", "fail", "not run", REVIEW, BLOCK)) + "</tr>" for n, v in per_check.items())
     plots = []
-    for n in CHECK_NAMES:
+    for n in QC_CHECKS:
         pts = [(r.value, r.outcome or PASS, r.threshold) for c in clips for r in c.results
                if r.check == n and r.value is not None and np.isfinite(r.value)]
         if pts:
@@ -176,7 +184,7 @@ table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ddd;paddi
 </style></head><body>
 <h1>QC report — campaign <code>{html.escape(campaign)}</code>{f" · run {run_id}" if run_id else ""}</h1>
 <p>Brand <b>{html.escape(brand)}</b> · {len(clips)} clips · generated {now}</p>
-<p>{" ".join(f"{_badge(o)} {counts[o]}" for o in (PASS, REVIEW, BLOCK, "unchecked") if counts[o] or o != "unchecked")}</p>
+<p>{" ".join(f"{_badge(o)} {counts[o]}" for o in (PASS, REVIEW, BLOCK, UNCHECKED) if counts[o] or o != UNCHECKED)}</p>
 <h2>Checks</h2><table><tr><th>check</th><th>what it catches</th><th>passed</th><th>failed</th><th>not run</th>
 <th>→ review</th><th>→ block</th></tr>{check_rows}</table>
 <h2>Expectations (Great Expectations)</h2>{_validation_html(validation)}
@@ -188,7 +196,7 @@ table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ddd;paddi
 
 def write(dest: Path, text: str) -> Path:
     """Write ``text`` to ``dest`` atomically (temp name beside it, then rename)."""
-    with atomic_path(Path(dest), ".html") as tmp:
+    with atomic_path(Path(dest)) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(dest)
 

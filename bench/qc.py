@@ -52,8 +52,8 @@ def main() -> None:
     import av
     import numpy as np
 
-    from governance.checks import TECHNICAL
-    from governance.qc import Expected, run_checks
+    from governance.qc import TECHNICAL, Expected
+    from wan_tasks.quality import run_checks
 
     clip = make_clip(Path(tempfile.mkdtemp(prefix="wanflow-bench-qc-")) / "clip.mp4")
     expected = Expected(WIDTH, HEIGHT, FRAMES, FPS)

@@ -17,8 +17,8 @@ A profile lives in ``<brands_dir>/<name>.yaml`` (see ``examples/brands/acme.yaml
     campaign: {max_block_rate: 0.5}                                # campaign-level expectation (GX)
 
 Every key is optional except ``name`` and ``display_name``; unknown keys and bad values are errors
-that name the key (``checks.blur.min_sharpnes``). The checks and their parameters are listed in
-:mod:`governance.checks`. Text matching is in :mod:`governance.text_policy`.
+that name the key (``checks.blur.min_sharpnes``). The checks and their parameters are registered in
+:mod:`governance.qc`. Text matching is in :mod:`governance.text_policy`.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from governance.checks import BY_NAME, PROFILE_OUTCOMES, defaults
 from governance.delivery import DeliveryPolicy, parse_delivery
-from governance.text_policy import check_text, find_blocked_terms, normalize_text  # noqa: F401 — re-exported
+from governance.qc import BY_NAME, PROFILE_OUTCOMES, CheckRule
+from governance.text_policy import TextFinding, check_prompt, normalize_text
 
 BRAND_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -62,15 +62,6 @@ class BrandInvalid(Exception):
 
 
 @dataclass(frozen=True)
-class CheckRule:
-    """A check as this brand runs it: parameters (defaults merged) and what failing / not running means."""
-
-    params: dict[str, Any]
-    on_fail: str
-    on_not_run: str
-
-
-@dataclass(frozen=True)
 class BrandProfile:
     """A brand, its text policy, palette and QC rules (``checks`` holds the profile's overrides only)."""
 
@@ -92,11 +83,11 @@ class BrandProfile:
 
     def rule(self, check: str) -> CheckRule:
         """The rule for ``check``: spec defaults overridden by this profile."""
-        spec = BY_NAME[check]
-        own = self.checks.get(check, {})
-        params = defaults(check) | {k: v for k, v in own.items() if k not in ("on_fail", "on_not_run")}
-        return CheckRule(params, PROFILE_OUTCOMES[own["on_fail"]] if "on_fail" in own else spec.on_fail,
-                         PROFILE_OUTCOMES[own["on_not_run"]] if "on_not_run" in own else spec.on_not_run)
+        return BY_NAME[check].rule(self.checks.get(check, {}))
+
+    def prompt_findings(self, prompt: str, negative_prompt: str) -> list[TextFinding]:
+        """This brand's text policy on a prompt and its negative prompt."""
+        return check_prompt(prompt, negative_prompt, self)
 
 
 def default_profile() -> BrandProfile:

@@ -1,7 +1,8 @@
-"""The campaign's QC results table validated against an expectation suite built from the brand profile.
+"""The expectation suite over a campaign's QC results table, built from the brand profile.
 
-The table has one row per clip and check (``asset_id, item, variant, check, status, value, threshold,
-outcome, clip_outcome``). The suite checks, independently of the code that routed the clips:
+The table has one row per clip and check (:data:`COLUMNS`: ``asset_id, item, variant, check, status,
+value, threshold, outcome, clip_outcome``; the QC stage reads it from the catalog). The suite checks,
+independently of the code that routed the clips:
 
 - integrity: only known checks, one row per clip and check, every check present for every clip,
   every clip judged (pass / needs_review / block);
@@ -9,8 +10,8 @@ outcome, clip_outcome``). The suite checks, independently of the code that route
   (where the brand says so) not run, nor a value beyond that check's limit;
 - campaign gates from the profile's ``campaign:`` (``max_block_rate``, ``min_pass_rate``).
 
-The result is stored as a ``QcValidation`` row and shown in the QC report. great_expectations is
-imported lazily.
+The QC stage stores the result as a ``QcValidation`` row and the QC report shows it. great_expectations
+is imported on first use (:mod:`core.heavy`).
 """
 
 from __future__ import annotations
@@ -18,14 +19,9 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJob, PromptItem, QcResult,
-                            QcValidation, ReviewTask)
+from core import heavy
 from governance.brand import BrandProfile
-from governance.checks import BLOCK, BY_NAME, CHECK_NAMES, OUTCOMES, PASS, REVIEW
-from governance.brief_suite import _gx
+from governance.qc import BLOCK, BY_NAME, OUTCOMES, PASS, QC_CHECKS, REVIEW
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,40 +30,9 @@ COLUMNS = ("asset_id", "item", "variant", "check", "status", "value", "threshold
 _lock = threading.Lock()
 
 
-def clip_outcome(asset: Asset, task: ReviewTask | None) -> str:
-    if asset.status == ClipStatus.qc_failed:
-        return BLOCK
-    if task is None:
-        return "unchecked"
-    return task.qc_outcome or PASS  # tasks from before per-check outcomes were recorded passed every check
-
-
-def qc_table(session: Session, campaign: str) -> pd.DataFrame:
-    """One row per raw clip of ``campaign`` and check recorded for it."""
-    import pandas as pd
-
-    q = (select(QcResult, Asset, GenerationJob.variant_index, PromptItem.item_key, ReviewTask)
-         .join(Asset, Asset.id == QcResult.asset_id)
-         .join(GenerationJob, GenerationJob.id == Asset.job_id)
-         .join(PromptItem, PromptItem.id == GenerationJob.item_id)
-         .join(Campaign, Campaign.id == GenerationJob.campaign_id)
-         .outerjoin(ReviewTask, ReviewTask.asset_id == Asset.id)
-         .where(Campaign.name == campaign, Asset.kind == AssetKind.raw_clip)
-         .order_by(Asset.id, QcResult.id))
-    rows = [{"asset_id": a.id, "item": key, "variant": v, "check": r.check,
-             "status": "not_run" if r.passed is None else ("pass" if r.passed else "fail"),
-             "value": r.value, "threshold": r.threshold, "outcome": r.outcome or "", "clip_outcome": clip_outcome(a, t)}
-            for r, a, v, key, t in session.execute(q)]
-    return pd.DataFrame(rows, columns=list(COLUMNS)).astype({"value": "float64", "threshold": "float64"})
-
-
-def _quote(names: list[str]) -> str:
-    return "[" + ", ".join(f'"{n}"' for n in names) + "]"
-
-
 def qc_suite(brand: BrandProfile, clips: int) -> Any:
     """The expectation suite for a table of ``clips`` clips under ``brand``'s rules."""
-    gx = _gx()
+    gx = heavy.great_expectations()
     gxe = gx.expectations
     reached_review = 'clip_outcome != "block"'
 
@@ -75,20 +40,20 @@ def qc_suite(brand: BrandProfile, clips: int) -> Any:
         return {"description": text}
 
     exps = [
-        gxe.ExpectColumnValuesToBeInSet(column="check", value_set=list(CHECK_NAMES),
+        gxe.ExpectColumnValuesToBeInSet(column="check", value_set=list(QC_CHECKS),
                                         meta=meta("only checks wanflow knows")),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["asset_id", "check"], meta=meta("one row per clip and check")),
-        gxe.ExpectTableRowCountToEqual(value=clips * len(CHECK_NAMES), meta=meta(
-            f"every check recorded for each of the {clips} clips ({len(CHECK_NAMES)} per clip)")),
+        gxe.ExpectTableRowCountToEqual(value=clips * len(QC_CHECKS), meta=meta(
+            f"every check recorded for each of the {clips} clips ({len(QC_CHECKS)} per clip)")),
         gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["pass", "fail", "not_run"],
                                         meta=meta("every check passed, failed or did not run")),
         gxe.ExpectColumnValuesToBeInSet(column="clip_outcome", value_set=list(OUTCOMES),
                                         meta=meta("every clip judged: pass, needs_review or block")),
     ]
     if clips:
-        exps.append(gxe.ExpectColumnDistinctValuesToEqualSet(column="check", value_set=list(CHECK_NAMES),
+        exps.append(gxe.ExpectColumnDistinctValuesToEqualSet(column="check", value_set=list(QC_CHECKS),
                                                              meta=meta("every check recorded")))
-    for name in CHECK_NAMES:
+    for name in QC_CHECKS:
         rule, spec = brand.rule(name), BY_NAME[name]
         must_run = rule.on_not_run == BLOCK
         if rule.on_fail == BLOCK:
@@ -123,13 +88,11 @@ def qc_suite(brand: BrandProfile, clips: int) -> Any:
 
 def run_suite(df: pd.DataFrame, brand: BrandProfile) -> dict[str, Any]:
     """Validate ``df``; returns {suite, success, evaluated, failed, results: [...]} ready to store."""
-    gx = _gx()
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
+    gx = heavy.great_expectations()
     clips = int(df["asset_id"].nunique()) if len(df) else 0
     with _lock:
         ctx = gx.get_context(mode="ephemeral")
-        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        ctx.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
         batch = ctx.data_sources.add_pandas("qc").add_dataframe_asset("qc_results").add_batch_definition_whole_dataframe("all")
         suite = ctx.suites.add(qc_suite(brand, clips))
         vd = ctx.validation_definitions.add(gx.ValidationDefinition(name="qc_results", data=batch, suite=suite))
@@ -151,17 +114,3 @@ def run_suite(df: pd.DataFrame, brand: BrandProfile) -> dict[str, Any]:
     failed = sum(not r["success"] for r in out)
     return {"suite": suite.name, "success": bool(result.success), "evaluated": len(out), "failed": failed,
             "results": out}
-
-
-def validate_campaign(session: Session, campaign: str, brand: BrandProfile, run_id: int | None = None) -> QcValidation:
-    """Build the table, validate it and store the result."""
-    df = qc_table(session, campaign)
-    got = run_suite(df, brand)
-    campaign_id = session.scalar(select(Campaign.id).where(Campaign.name == campaign))
-    if campaign_id is None:
-        raise LookupError(f"unknown campaign {campaign!r}")
-    row = QcValidation(campaign_id=campaign_id, run_id=run_id, brand=brand.name, profile_sha256=brand.sha256,
-                       **got)
-    session.add(row)
-    session.flush()
-    return row

@@ -11,6 +11,9 @@ Terms that start or end with a letter/digit of a space-separated script (Latin, 
 must match a whole word at that edge, so "nike" does not hit "nikes" or "snike"; CJK terms match as
 substrings, since Japanese and Chinese do not put spaces between words. ``allowed_terms`` in the
 profile mask innocent phrases that contain a blocked word before anything is matched.
+
+The policy is read from a brand profile (:class:`governance.brand.BrandProfile`), through the
+:class:`TextRules` it offers.
 """
 
 from __future__ import annotations
@@ -18,12 +21,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from governance.checks import BLOCK, REVIEW
-
-if TYPE_CHECKING:
-    from governance.brand import BrandProfile
+from governance.qc import BLOCK, PASS, REVIEW
 
 # letters written one at a time with a separator between them: "n i k e", "n-i-k-e", "ギ・ャ・ン"
 _SPACED = re.compile(r"(?<![^\W_])(?:[^\W_][ .\-_*·・/+~]+){2,}[^\W_](?![^\W_])")
@@ -40,6 +40,25 @@ _LOOKALIKE = str.maketrans({
     "ѕ": "s", "м": "m", "т": "t", "н": "h", "в": "b", "ο": "o", "α": "a", "ν": "v", "κ": "k", "ι": "i",
     "ρ": "p", "τ": "t", "ε": "e",
 })
+
+
+class TextRules(Protocol):
+    """The parts of a brand profile the text policy reads."""
+
+    @property
+    def blocked_terms(self) -> tuple[str, ...]: ...
+
+    @property
+    def blocked_patterns(self) -> tuple[str, ...]: ...
+
+    @property
+    def competitors(self) -> tuple[str, ...]: ...
+
+    @property
+    def sensitive_topics(self) -> dict[str, tuple[str, ...]]: ...
+
+    @property
+    def allowed_terms(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -153,7 +172,7 @@ class _Forms:
         return False if pattern.search(self.undone) else None
 
 
-def check_text(text: str, profile: BrandProfile, field: str = "text") -> list[TextFinding]:
+def check_text(text: str, profile: TextRules, field: str = "text") -> list[TextFinding]:
     """Every policy hit in ``text``, in profile order: blocked terms, patterns, competitors (block),
     then sensitive topics (needs review)."""
     forms = _Forms(text, profile.allowed_terms)
@@ -176,12 +195,12 @@ def check_text(text: str, profile: BrandProfile, field: str = "text") -> list[Te
     return sorted(out, key=lambda f: order[f.kind])
 
 
-def check_prompt(prompt: str, negative_prompt: str, profile: BrandProfile) -> list[TextFinding]:
+def check_prompt(prompt: str, negative_prompt: str, profile: TextRules) -> list[TextFinding]:
     """The policy on a prompt and its negative prompt."""
     return check_text(prompt, profile, "prompt") + check_text(negative_prompt or "", profile, "negative_prompt")
 
 
-def find_blocked_terms(text: str, profile: BrandProfile) -> list[str]:
+def find_blocked_terms(text: str, profile: TextRules) -> list[str]:
     """The profile's blocked terms (as written in the profile) found in ``text``."""
     return [f.term for f in check_text(text, profile) if f.kind == "blocked_term"]
 
@@ -201,4 +220,4 @@ def outcome_of(findings: list[TextFinding]) -> str:
     """block if anything blocks, needs_review if anything needs review, else pass."""
     if any(f.outcome == BLOCK for f in findings):
         return BLOCK
-    return REVIEW if findings else "pass"
+    return REVIEW if findings else PASS

@@ -10,12 +10,15 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from qc_clips import DEFECTS, FPS, NOT_RUN, H, T, W, frames, make_clips
 
+from adapters import media
 from governance.brand import BrandProfile, default_profile
-from governance.checks import BLOCK, PASS, REVIEW, TECHNICAL
-from qc_clips import DEFECTS, FPS, NOT_RUN, H, T, W, make_clips
-from governance.qc import QC_CHECKS, Expected, judge, run_checks
+from governance.qc import BLOCK, BY_NAME, PASS, QC_CHECKS, REVIEW, TECHNICAL, Expected, judge, register
+from governance.qc.color import ciede2000, srgb_to_lab
+from wan_tasks.quality import run_checks
 
 EXPECTED = Expected(width=W, height=H, frames=T, fps=FPS)
 
@@ -33,6 +36,17 @@ def results(clips: dict[str, Path]) -> dict[str, dict]:
 def _cell(r) -> str:
     mark = "-" if r.passed is None else ("." if r.passed else "X")
     return mark + ("" if r.value is None else f"{r.value:.3g}")
+
+
+def test_every_check_is_registered_once_in_a_fixed_order() -> None:
+    assert QC_CHECKS == (
+        "decodable", "container", "size", "fps", "frame_count", "duration", "black_frames", "black_segments",
+        "frozen_frames", "flashing", "flicker", "exposure", "blur", "temporal_instability", "hard_cuts",
+        "text_policy", "sensitive_topics", "palette", "unsafe_content", "forbidden_elements",
+        "text_video_alignment", "aesthetic_score", "subject_consistency")
+    assert TECHNICAL == QC_CHECKS[:15]
+    with pytest.raises(ValueError, match="'blur' is registered twice"):
+        register(BY_NAME["blur"])(lambda ctx: None)
 
 
 def test_every_check_flags_exactly_the_clips_meant_for_it(results, capsys) -> None:
@@ -91,9 +105,6 @@ def test_nothing_requested_is_said_not_hidden(clips) -> None:
 
 
 def test_single_frame_clip(tmp_path) -> None:
-    from qc_clips import frames
-    from adapters import media
-
     path = media.write_clip(frames(1), FPS, tmp_path / "one.mp4").path
     by = {r.check: r for r in run_checks(path, Expected(W, H, 1, FPS), only=TECHNICAL)}
     assert by["frozen_frames"].passed is None and "2 frames" in by["frozen_frames"].details["reason"]
@@ -144,10 +155,6 @@ SHARMA = [
 
 
 def test_ciede2000_matches_the_published_test_data() -> None:
-    import numpy as np
-
-    from governance.qc.color import ciede2000, srgb_to_lab
-
     got = ciede2000(np.array([p[0] for p in SHARMA]), np.array([p[1] for p in SHARMA]))
     assert got == pytest.approx([p[2] for p in SHARMA], abs=1e-4)
     assert srgb_to_lab(np.array([255, 0, 0])) == pytest.approx([53.2408, 80.0925, 67.2032], abs=1e-3)
@@ -155,10 +162,6 @@ def test_ciede2000_matches_the_published_test_data() -> None:
 
 
 def test_palette_compliance(tmp_path) -> None:
-    import numpy as np
-
-    from adapters import media
-
     red = np.zeros((T, H, W, 3), np.uint8)
     red[...] = (200, 16, 46)  # the brand red
     red[:, H // 2:, :] = (250, 250, 250)  # on white

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES
 from qc_clips import FPS, H, T, W, _lavfi, frames
 from qc_models import tiny_aesthetic, tiny_clip, tiny_dino, tiny_safety
 from test_cli import wanflow
+
 from adapters import media
 from governance.qc import QC_CHECKS
 

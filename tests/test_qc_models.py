@@ -10,16 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from core.settings import Settings
-from governance.brand import BrandProfile
-from governance.checks import BLOCK, PASS, REVIEW
 from qc_clips import FPS, H, T, W, frames
 from qc_models import tiny_aesthetic, tiny_clip, tiny_dino, tiny_safety
+
 from adapters import media
-from governance.qc import Expected, Models, judge, run_checks
-from governance.qc.base import decode
-from governance.qc.semantic import SAMPLE_FRAMES
+from adapters.clip_frames import decode
+from adapters.qc_models import Models
+from core.settings import Settings
+from governance.brand import BrandProfile
+from governance.qc import BLOCK, PASS, REVIEW, Expected, judge
+from governance.qc.context import SAMPLE_FRAMES
+from wan_tasks.quality import run_checks
 
 MODEL_CHECKS = ("unsafe_content", "forbidden_elements", "text_video_alignment", "aesthetic_score",
                 "subject_consistency")

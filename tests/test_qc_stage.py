@@ -9,21 +9,31 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES
+from qc_clips import make_clips
 from sqlalchemy import func, inspect, select
 
+from adapters import qc_report
+from adapters.qc_models import Models
+from adapters.registry import ResolvedModel
 from catalog.db import open_catalog, session_scope, upgrade
-from catalog.models import (Asset, AssetKind, AuditEvent, ClipStatus, GenerationJob, PromptItem, QcResult,
-                            QcValidation, ReviewTask)
-from conftest import EXAMPLES
+from catalog.models import (
+    Asset,
+    AssetKind,
+    AuditEvent,
+    ClipStatus,
+    GenerationJob,
+    PromptItem,
+    QcResult,
+    QcValidation,
+    ReviewTask,
+)
+from core.files import sha256_file
 from governance.brand import load_brand
 from governance.brief import load_brief
-from governance.qc_suite import qc_table, validate_campaign
-from adapters.registry import ResolvedModel
-from qc_clips import make_clips
+from governance.qc import QC_CHECKS
 from wan_tasks import plan, quality
-from adapters import qc_report
-from adapters.media import sha256_file
-from governance.qc import QC_CHECKS, Models
+from wan_tasks.quality import qc_table, validate_campaign
 
 STUDIO = """name: studio
 display_name: Studio (test brand)

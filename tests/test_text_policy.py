@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES
+
 from governance.brand import BrandInvalid, load_brand, load_brand_ref
-from governance.checks import BLOCK, PASS, REVIEW
-from governance.text_policy import check_text, outcome_of, reason, undisguise, normalize_text
+from governance.qc import BLOCK, PASS, REVIEW
+from governance.text_policy import check_text, normalize_text, outcome_of, reason, undisguise
 
 ACME = load_brand("acme", EXAMPLES / "brands")
 

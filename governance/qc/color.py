@@ -1,13 +1,12 @@
-"""Brand palette compliance: the clip's dominant colours (k-means in CIELAB) against the brand palette,
+"""The brand palette check: the clip's dominant colours (k-means in CIELAB) against the brand palette,
 with CIEDE2000 colour differences (Sharma, Wu & Dalal 2005)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from governance.qc.base import Clip, CheckResult, not_run
+from governance.qc.context import CheckContext
+from governance.qc.registry import REVIEW, CheckResult, CheckSpec, Param, not_run, register
 
 _M = np.array([[0.4124564, 0.3575761, 0.1804375],  # linear sRGB -> XYZ (D65)
                [0.2126729, 0.7151522, 0.0721750],
@@ -88,8 +87,12 @@ def _lab_to_srgb(lab: np.ndarray) -> np.ndarray:
     return 255 * np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
 
 
-def palette(clip: Clip, p: dict[str, Any], colours: tuple[str, ...]) -> CheckResult:
+@register(CheckSpec("palette", "brand", "dominant colours against the brand palette (CIEDE2000)", {
+    "max_delta_e": Param(20, 0, 200), "min_share": Param(0.3, 0, 1), "colors": Param(6, 1, 16)},
+    "min_share", "min", REVIEW, REVIEW, "share"))
+def palette(ctx: CheckContext) -> CheckResult:
     """Share of the picture whose dominant colour is within ``max_delta_e`` of a palette colour."""
+    clip, p, colours = ctx.clip, ctx.params["palette"], ctx.brand.palette
     if not colours:
         return CheckResult("palette", True, None, p["min_share"],
                            {"message": "nothing to check: the brand defines no palette"})

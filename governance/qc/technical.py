@@ -1,29 +1,35 @@
-"""Technical checks: pure functions of a decoded clip and their parameters, each returning a CheckResult.
+"""Technical checks on the file and its frames: decodable, container, size, frame rate, frame count,
+duration, black frames and segments, frozen segments. Each spec sits right above its function (numpy on
+the frames of the decoded :class:`~governance.qc.clip.Clip`); the picture-quality checks are in
+:mod:`governance.qc.picture`.
 
 Black frames belong to the black checks: the picture checks (frozen, flicker, exposure, blur,
 instability, cuts) look only at frames that are not black, so one defect is reported once, by the
-check meant for it. Parameters and defaults are in :mod:`governance.checks`.
+check meant for it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from governance.qc.base import Clip, CheckResult, Expected, not_run, runs, span
-
-FLAT_STD = 2.0  # a frame whose luma varies less than this (0..255) has no structure to compare
-SSIM_C3 = (0.03 * 255) ** 2 / 2
-FLASH_GRID = 12  # relative luminance on a 12x12 grid; flashes are looked for in 2x2 windows of it (1/36 of the frame)
-RED_CHANGE = 20.0  # WCAG 2.2 red flash: a transition is a change of 20 or more in (R - G - B) x 320
+from governance.qc.clip import rounded, runs, span
+from governance.qc.context import CheckContext
+from governance.qc.registry import BLOCK, CheckResult, CheckSpec, Param, not_run, register
 
 
-def _r(x: float, nd: int = 4) -> float:
-    return round(float(x), nd)
+@register(CheckSpec("decodable", "technical", "the file decodes as video", on_fail=BLOCK, on_not_run=BLOCK,
+                    fixed_on_fail=True, unit="frames", needs_clip=False))
+def decodable(ctx: CheckContext) -> CheckResult:
+    if ctx.clip is None:
+        return CheckResult("decodable", False, 0.0, None, {"reason": ctx.decode_error, "message": ctx.decode_error})
+    n = ctx.clip.frames
+    return CheckResult("decodable", True, float(n), None, {"message": f"{n} frames decoded", "frames_decoded": n})
 
 
-def container(clip: Clip, p: dict[str, Any]) -> CheckResult:
+@register(CheckSpec("container", "technical", "container, codec and pixel format are the delivery ones", {
+    "formats": Param(["mp4", "mov"], help="container formats (ffmpeg demuxer names)"),
+    "codecs": Param(["h264"], help="video codecs"),
+    "pix_fmts": Param(["yuv420p"], help="pixel formats")}, on_fail=BLOCK, on_not_run=BLOCK))
+def container(ctx: CheckContext) -> CheckResult:
+    clip, p = ctx.clip, ctx.params["container"]
     names = clip.format.split(",")
     bad = []
     if not any(f in names for f in p["formats"]):
@@ -42,14 +48,16 @@ def container(clip: Clip, p: dict[str, Any]) -> CheckResult:
 def _compare(check: str, actual: float, expected: float | None, tol: float, unit: str) -> CheckResult:
     if expected is None:
         return CheckResult(check, True, float(actual), None,
-                           {"message": f"{_r(actual):g} {unit}; nothing was requested", "actual": actual})
+                           {"message": f"{rounded(actual):g} {unit}; nothing was requested", "actual": actual})
     ok = abs(actual - expected) <= tol
-    msg = f"{_r(actual):g} {unit}" + ("" if ok else f", requested {_r(expected):g}")
+    msg = f"{rounded(actual):g} {unit}" + ("" if ok else f", requested {rounded(expected):g}")
     return CheckResult(check, ok, float(actual), float(expected),
                        {"message": msg, "expected": expected, "actual": actual})
 
 
-def size(clip: Clip, expected: Expected) -> CheckResult:
+@register(CheckSpec("size", "technical", "width and height as requested", on_fail=BLOCK, on_not_run=BLOCK, unit="px"))
+def size(ctx: CheckContext) -> CheckResult:
+    clip, expected = ctx.clip, ctx.expected
     actual = {"width": clip.width, "height": clip.height}
     if expected.width is None or expected.height is None:
         return CheckResult("size", True, float(clip.width * clip.height), None, {
@@ -62,267 +70,68 @@ def size(clip: Clip, expected: Expected) -> CheckResult:
         "value_is": "pixel area"})
 
 
-def fps(clip: Clip, expected: Expected, p: dict[str, Any]) -> CheckResult:
-    return _compare("fps", clip.fps, expected.fps, p["tolerance"], "fps")
+@register(CheckSpec("fps", "technical", "frame rate as requested", {"tolerance": Param(0.01, 0, 10)},
+                    on_fail=BLOCK, on_not_run=BLOCK, unit="fps"))
+def fps(ctx: CheckContext) -> CheckResult:
+    return _compare("fps", ctx.clip.fps, ctx.expected.fps, ctx.params["fps"]["tolerance"], "fps")
 
 
-def frame_count(clip: Clip, expected: Expected) -> CheckResult:
-    return _compare("frame_count", clip.frames, expected.frames, 0, "frames")
+@register(CheckSpec("frame_count", "technical", "number of frames as requested", on_fail=BLOCK, on_not_run=BLOCK,
+                    unit="frames"))
+def frame_count(ctx: CheckContext) -> CheckResult:
+    return _compare("frame_count", ctx.clip.frames, ctx.expected.frames, 0, "frames")
 
 
-def duration(clip: Clip, expected: Expected, p: dict[str, Any]) -> CheckResult:
+@register(CheckSpec("duration", "technical", "duration as requested (frames / fps)",
+                    {"tolerance_s": Param(0.05, 0, 10)}, on_fail=BLOCK, on_not_run=BLOCK, unit="s"))
+def duration(ctx: CheckContext) -> CheckResult:
+    expected = ctx.expected
     want = expected.frames / expected.fps if expected.frames and expected.fps else None
-    return _compare("duration", clip.duration, want, p["tolerance_s"], "s")
+    return _compare("duration", ctx.clip.duration, want, ctx.params["duration"]["tolerance_s"], "s")
 
 
-def black_mask(clip: Clip, p: dict[str, Any]) -> np.ndarray:
-    """Frames where at least ``pixel_share`` of the pixels are at or below ``pixel_luma``."""
-    return (clip.mid <= p["pixel_luma"]).mean(axis=(1, 2)) >= p["pixel_share"]
-
-
-def black_frames(clip: Clip, p: dict[str, Any], black: np.ndarray) -> CheckResult:
+@register(CheckSpec("black_frames", "technical", "share of black frames", {
+    "max_fraction": Param(0.5, 0, 1), "pixel_luma": Param(32, 0, 255, "a pixel this dark (0..255) is black"),
+    "pixel_share": Param(0.98, 0, 1, "a frame with this share of black pixels is black")},
+    "max_fraction", "max", BLOCK, BLOCK, "share"))
+def black_frames(ctx: CheckContext) -> CheckResult:
+    clip, p, black = ctx.clip, ctx.params["black_frames"], ctx.black
     share = float(black.mean())
     ok = share <= p["max_fraction"]
-    return CheckResult("black_frames", ok, _r(share), p["max_fraction"], {
+    return CheckResult("black_frames", ok, rounded(share), p["max_fraction"], {
         "message": f"{int(black.sum())} of {clip.frames} frames black ({share:.0%})",
         "black_frames": int(black.sum()), "frames": clip.frames,
         "ranges": [span(clip, a, b) for a, b in runs(black)]})
 
 
-def black_segments(clip: Clip, p: dict[str, Any], black: np.ndarray) -> CheckResult:
-    segs = [(a, b, (b - a + 1) * clip.frame_s) for a, b in runs(black)]
+@register(CheckSpec("black_segments", "technical", "black segments inside the clip", {"max_seconds": Param(0.1)},
+                    "max_seconds", "max", BLOCK, BLOCK, "s"))
+def black_segments(ctx: CheckContext) -> CheckResult:
+    clip, p = ctx.clip, ctx.params["black_segments"]
+    segs = [(a, b, (b - a + 1) * clip.frame_s) for a, b in runs(ctx.black)]
     longest = max((s for *_, s in segs), default=0.0)
     ok = longest <= p["max_seconds"]
     bad = [span(clip, a, b) for a, b, s in segs if s > p["max_seconds"]]
     msg = ("no black segment" if not segs else
            f"longest black segment {longest:.2f} s" + "".join(f"; black {r['start']:.2f}-{r['end']:.2f} s" for r in bad))
-    return CheckResult("black_segments", ok, _r(longest), p["max_seconds"],
+    return CheckResult("black_segments", ok, rounded(longest), p["max_seconds"],
                        {"message": msg, "ranges": bad or [span(clip, a, b) for a, b, _ in segs]})
 
 
-def _pairs(clip: Clip, black: np.ndarray, need_structure: bool = False) -> np.ndarray:
-    """Mask of consecutive pairs (t, t+1) where neither frame is black (nor flat, if asked)."""
-    ok = ~black
-    if need_structure:
-        ok &= clip.small.std(axis=(1, 2)) >= FLAT_STD
-    return ok[:-1] & ok[1:]
-
-
-def frozen_pairs(clip: Clip, p: dict[str, Any], black: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(frozen mask over consecutive pairs, mean luma change of each pair); black pairs are never frozen."""
-    change = np.abs(np.diff(clip.small, axis=0)).mean(axis=(1, 2))
-    return (change < p["max_change"]) & _pairs(clip, black), change
-
-
-def frozen_frames(clip: Clip, p: dict[str, Any], black: np.ndarray) -> CheckResult:
+@register(CheckSpec("frozen_frames", "technical", "frozen or static segments", {
+    "max_seconds": Param(0.3), "max_change": Param(0.3, 0, 255, "mean luma change (0..255) below which "
+                                                              "two frames count as the same picture")},
+    "max_seconds", "max", BLOCK, BLOCK, "s"))
+def frozen_frames(ctx: CheckContext) -> CheckResult:
+    clip, p = ctx.clip, ctx.params["frozen_frames"]
     if clip.frames < 2:
         return not_run("frozen_frames", f"needs at least 2 frames, clip has {clip.frames}")
-    frozen, change = frozen_pairs(clip, p, black)
+    frozen, change = ctx.frozen
     segs = [(a, b + 1, (b - a + 2) * clip.frame_s) for a, b in runs(frozen)]  # pairs a..b hold frames a..b+1
     longest = max((s for *_, s in segs), default=0.0)
     bad = [span(clip, a, b) for a, b, s in segs if s > p["max_seconds"]]
     msg = ("no frozen segment" if not segs else f"longest frozen segment {longest:.2f} s"
            + "".join(f"; frozen {r['start']:.2f}-{r['end']:.2f} s" for r in bad))
-    return CheckResult("frozen_frames", longest <= p["max_seconds"], _r(longest), p["max_seconds"], {
-        "message": msg, "min_change": _r(change.min()), "frozen_pairs": int(frozen.sum()), "pairs": len(change),
+    return CheckResult("frozen_frames", longest <= p["max_seconds"], rounded(longest), p["max_seconds"], {
+        "message": msg, "min_change": rounded(change.min()), "frozen_pairs": int(frozen.sum()), "pairs": len(change),
         "ranges": bad})
-
-
-# sRGB decoding of luma 0..255 to relative luminance 0..1 (the WCAG 2 formula), as a lookup table
-_V = np.arange(256) / 255.0
-REL_LUMINANCE = np.where(_V <= 0.04045, _V / 12.92, ((_V + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def _transitions(lum: np.ndarray, min_change: float, max_dark: float) -> np.ndarray:
-    """(T, C) bool: a WCAG transition completes at frame t in cell c — the luminance moved by
-    ``min_change`` or more from the last extreme, against the previous direction, with the darker side
-    below ``max_dark``."""
-    t_n, c_n = lum.shape
-    out = np.zeros((t_n, c_n), dtype=bool)
-    hi = lum[0].copy()
-    lo = lum[0].copy()
-    direction = np.zeros(c_n, dtype=np.int8)  # 0 unknown, +1 rising, -1 falling
-    for t in range(1, t_n):
-        x = lum[t]
-        up = (x - lo >= min_change) & (np.minimum(x, lo) < max_dark) & (direction <= 0)
-        down = (hi - x >= min_change) & (np.minimum(x, hi) < max_dark) & (direction >= 0)
-        both = up & down  # cannot happen with min_change > 0; keep the larger move
-        down &= ~both
-        out[t] = up | down
-        direction = np.where(up, 1, np.where(down, -1, direction)).astype(np.int8)
-        hi = np.where(up | down, x, np.maximum(hi, x))
-        lo = np.where(up | down, x, np.minimum(lo, x))
-    return out
-
-
-def _windows(cells: np.ndarray) -> np.ndarray:
-    """(T, g, g, ...) cell means → (T, (g-1)², ...) means of the overlapping 2x2 windows of cells."""
-    win = (cells[:, :-1, :-1] + cells[:, 1:, :-1] + cells[:, :-1, 1:] + cells[:, 1:, 1:]) / 4
-    return win.reshape(win.shape[0], -1, *win.shape[3:])
-
-
-def _grid(frames: np.ndarray) -> np.ndarray:
-    """(T, h, w, ...) → (T, FLASH_GRID, FLASH_GRID, ...) block means."""
-    t, h, w = frames.shape[:3]
-    g = FLASH_GRID
-    hh, ww = h // g, w // g
-    return frames[:, :hh * g, :ww * g].reshape(t, g, hh, g, ww, *frames.shape[3:]).mean(axis=(2, 4),
-                                                                                      dtype=np.float32)
-
-
-def _flashes_per_second(clip: Clip, trans: np.ndarray) -> np.ndarray:
-    """(windows of one second, cells): flashes (pairs of opposing transitions) in each second-long window."""
-    t = len(trans)
-    second = max(1, round(clip.fps)) if clip.fps else t
-    csum = np.concatenate([np.zeros((1, trans.shape[1]), int), np.cumsum(trans, axis=0)])
-    starts = np.arange(max(1, t - second + 1))
-    return (csum[np.minimum(starts + second, t)] - csum[starts]) / 2.0
-
-
-def red_level(rgb_linear: np.ndarray) -> np.ndarray:
-    """WCAG 2.2 red flash: (R - G - B) x 320, floored at 0, where the colour is a saturated red
-    (R / (R + G + B) >= 0.8, linear sRGB 0..1); 0 elsewhere. A transition is a change of 20 or more."""
-    r, g, b = rgb_linear[..., 0], rgb_linear[..., 1], rgb_linear[..., 2]
-    saturated = r >= 0.8 * (r + g + b + 1e-6)
-    return np.where(saturated, np.maximum(r - g - b, 0) * 320, 0).astype(np.float32)
-
-
-def flashing(clip: Clip, p: dict[str, Any]) -> CheckResult:
-    """WCAG 2.3.1 general flash and red flash: a flash is a pair of opposing transitions; more than
-    ``max_flashes`` of either kind in any one second fails. Measured on every window of 1/36 of the frame
-    (≈ 25 % of a 10° field): relative luminance for general flashes (from luma), linear sRGB of the RGB
-    thumbnails (every other pixel) for red flashes (a saturated red changing by 20 or more on the
-    (R - G - B) x 320 scale)."""
-    if clip.frames < 3:
-        return not_run("flashing", f"needs at least 3 frames, clip has {clip.frames}")
-    general = _flashes_per_second(clip, _transitions(_windows(_grid(REL_LUMINANCE[clip.mid])),
-                                                     p["min_change"], p["max_dark"]))
-    rgb = REL_LUMINANCE[clip.thumbs[:, ::2, ::2]]  # the same sRGB decoding, per channel
-    red = _flashes_per_second(clip, _transitions(_windows(red_level(_grid(rgb))), RED_CHANGE, np.inf))
-    worst_general, worst_red = float(general.max()), float(red.max())
-    worst = max(worst_general, worst_red)
-    ok = worst <= p["max_flashes"]
-    details: dict[str, Any] = {"message": f"at most {worst_general:g} general and {worst_red:g} red flashes "
-                                          "in any one second", "general_flashes": worst_general,
-                               "red_flashes": worst_red}
-    if not ok:
-        kind, flashes = ("red", red) if worst_red > worst_general else ("general", general)
-        second = max(1, round(clip.fps)) if clip.fps else clip.frames
-        wi = int(np.argmax(flashes.max(axis=1)))
-        details["ranges"] = [span(clip, wi, min(wi + second, clip.frames) - 1)]
-        details["message"] += (f" (WCAG 2.3.1 allows {p['max_flashes']:g}), worst ({kind}) from "
-                               f"{clip.times[wi]:.2f} s")
-    return CheckResult("flashing", ok, worst, p["max_flashes"], details)
-
-
-def flicker(clip: Clip, p: dict[str, Any], black: np.ndarray) -> CheckResult:
-    """Largest short-lived brightness deviation: frame mean luma minus the median of its 5 neighbours.
-    Steady ramps and single steps (a light change) leave the median with them and do not count."""
-    idx = np.flatnonzero(~black)
-    if len(idx) < 3:
-        return not_run("flicker", f"needs at least 3 frames that are not black, clip has {len(idx)}")
-    m = clip.mean_luma[idx]
-    pad = np.pad(m, 2, mode="edge")
-    med = np.median(np.lib.stride_tricks.sliding_window_view(pad, 5), axis=1)
-    dev = np.abs(m - med)
-    worst = int(np.argmax(dev))
-    ok = float(dev[worst]) <= p["max_deviation"]
-    bad = np.zeros(clip.frames, dtype=bool)
-    bad[idx[dev > p["max_deviation"]]] = True
-    return CheckResult("flicker", ok, _r(dev[worst], 2), p["max_deviation"], {
-        "message": f"largest brightness jump {dev[worst]:.1f} luma levels at {clip.times[idx[worst]]:.2f} s",
-        "frames_flickering": int(bad.sum()), "ranges": [span(clip, a, b) for a, b in runs(bad)]})
-
-
-def exposure(clip: Clip, p: dict[str, Any], black: np.ndarray) -> CheckResult:
-    idx = np.flatnonzero(~black)
-    if not len(idx):
-        return not_run("exposure", "every frame is black (see black_frames)")
-    y = clip.mid[idx]
-    crushed = (y <= p["low"]).mean(axis=(1, 2))
-    blown = (y >= p["high"]).mean(axis=(1, 2))
-    share = float((crushed + blown).mean())
-    ok = share <= p["max_clipped"]
-    worst = int(np.argmax(crushed + blown))
-    return CheckResult("exposure", ok, _r(share), p["max_clipped"], {
-        "message": f"{share:.0%} of the picture clipped (crushed {crushed.mean():.0%}, blown {blown.mean():.0%}); "
-                   f"worst frame at {clip.times[idx[worst]]:.2f} s",
-        "crushed": _r(crushed.mean()), "blown": _r(blown.mean())})
-
-
-def _laplacian_var(y: np.ndarray) -> np.ndarray:
-    """Variance of the 4-neighbour Laplacian of each frame (T, H, W) -> (T,)."""
-    lap = (y[:, 1:-1, :-2] + y[:, 1:-1, 2:] + y[:, :-2, 1:-1] + y[:, 2:, 1:-1]) - 4 * y[:, 1:-1, 1:-1]
-    return lap.reshape(len(y), -1).var(axis=1)
-
-
-def blur(clip: Clip, p: dict[str, Any], black: np.ndarray) -> CheckResult:
-    """Median over up to 16 frames of the Laplacian variance of the luma (short side <= 240 px)."""
-    flat = clip.small.std(axis=(1, 2)) < FLAT_STD
-    idx = np.flatnonzero(~black & ~flat)
-    if not len(idx) or min(clip.mid.shape[1:]) < 3:
-        return not_run("blur", "no frame has any detail to measure (all black or flat)")
-    idx = idx[np.unique(np.linspace(0, len(idx) - 1, min(16, len(idx))).round().astype(int))]
-    sharp = _laplacian_var(clip.mid[idx].astype(np.float32))
-    value = float(np.median(sharp))
-    return CheckResult("blur", value >= p["min_sharpness"], _r(value, 2), p["min_sharpness"], {
-        "message": f"sharpness {value:.1f} (variance of the Laplacian, median of {len(idx)} frames)",
-        "frames_measured": len(idx), "least_sharp": _r(sharp.min(), 2)})
-
-
-def structure_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean of SSIM's structure term (local correlation, 7x7 windows) for each frame pair (T, H, W)."""
-    from scipy.ndimage import uniform_filter
-
-    def box(x: np.ndarray) -> np.ndarray:
-        return uniform_filter(x, size=(1, 7, 7))[:, 3:-3, 3:-3]
-
-    a, b = a.astype(np.float32), b.astype(np.float32)
-    a = a - a.mean(axis=(1, 2), keepdims=True)  # centred: the local moments keep their precision in float32
-    b = b - b.mean(axis=(1, 2), keepdims=True)
-    ma, mb = box(a), box(b)
-    va = np.maximum(box(a * a) - ma * ma, 0)
-    vb = np.maximum(box(b * b) - mb * mb, 0)
-    cov = box(a * b) - ma * mb
-    s = (cov + SSIM_C3) / (np.sqrt(va * vb) + SSIM_C3)
-    return s.reshape(len(a), -1).mean(axis=1)
-
-
-def temporal_instability(clip: Clip, p: dict[str, Any], black: np.ndarray) -> CheckResult:
-    ok_pairs = np.flatnonzero(_pairs(clip, black, need_structure=True))
-    if not len(ok_pairs) or min(clip.small.shape[1:]) < 8:
-        return not_run("temporal_instability", "no two consecutive frames with structure to compare")
-    sim = structure_similarity(clip.small[ok_pairs], clip.small[ok_pairs + 1])
-    unstable = sim < p["min_similarity"]
-    share = float(unstable.mean())
-    bad = np.zeros(clip.frames, dtype=bool)
-    for i in ok_pairs[unstable]:
-        bad[i:i + 2] = True
-    return CheckResult("temporal_instability", share <= p["max_unstable"], _r(share), p["max_unstable"], {
-        "message": f"{unstable.sum()} of {len(sim)} frame pairs unstable (structural similarity < "
-                   f"{p['min_similarity']:g}); median similarity {np.median(sim):.2f}",
-        "median_similarity": _r(np.median(sim)), "ranges": [span(clip, a, b) for a, b in runs(bad)]})
-
-
-def hard_cuts(clip: Clip, p: dict[str, Any], black: np.ndarray, frozen: np.ndarray) -> CheckResult:
-    """A cut: consecutive frames decorrelate by ``min_change`` or more and by ``min_ratio`` times the
-    clip's median change, so content that changes all the time (noise) is instability, not cuts. The
-    jump at the end of a frozen segment belongs to that segment (frozen_frames), not to this check."""
-    usable = _pairs(clip, black, need_structure=True)
-    usable[1:] &= ~frozen[:-1]  # the pair right after a frozen run
-    ok_pairs = np.flatnonzero(usable)
-    if not len(ok_pairs):
-        return not_run("hard_cuts", "no two consecutive frames with structure to compare")
-    a = clip.small[ok_pairs].reshape(len(ok_pairs), -1)
-    b = clip.small[ok_pairs + 1].reshape(len(ok_pairs), -1)
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    corr = (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    change = 1.0 - corr
-    cut = (change >= p["min_change"]) & (change >= p["min_ratio"] * max(float(np.median(change)), 1e-3))
-    times = [_r(clip.times[i + 1], 3) for i in ok_pairs[cut]]
-    n = int(cut.sum())
-    return CheckResult("hard_cuts", n <= p["max_cuts"], float(n), p["max_cuts"], {
-        "message": (f"{n} hard cut(s) at " + ", ".join(f"{t:.2f} s" for t in times)) if n else "no hard cut",
-        "cut_times": times, "median_change": _r(np.median(change)),
-        "ranges": [span(clip, i, i + 1) for i in ok_pairs[cut]]})

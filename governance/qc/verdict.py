@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from governance.brand import BrandProfile
-from governance.checks import BY_NAME, PASS, SEVERITY
-from governance.qc.base import CheckResult
+from governance.qc.context import BrandRules
+from governance.qc.registry import BLOCK, PASS, SEVERITY, CheckResult, spec_of
+
+UNCHECKED = "unchecked"  # a clip QC has not judged yet
 
 
 @dataclass(frozen=True)
@@ -38,24 +39,24 @@ class Verdict:
 
 
 def _limit(r: CheckResult) -> str:
-    spec = BY_NAME.get(r.check)
+    spec = spec_of(r.check)
     if spec is None or r.threshold is None or spec.direction is None:
         return ""
     word = "at most" if spec.direction == "max" else "at least"
     return f" (allowed: {word} {r.threshold:g}{' ' + spec.unit if spec.unit else ''})"
 
 
-def outcome_of(r: CheckResult, brand: BrandProfile) -> str:
+def _check_outcome(r: CheckResult, brand: BrandRules) -> str:
     if r.passed is True:
         return PASS
     rule = brand.rule(r.check)
     return rule.on_fail if r.passed is False else rule.on_not_run
 
 
-def judge(results: list[CheckResult], brand: BrandProfile) -> Verdict:
+def judge(results: list[CheckResult], brand: BrandRules) -> Verdict:
     findings, notes, outcomes = [], [], {}
     for r in results:
-        o = outcome_of(r, brand)
+        o = _check_outcome(r, brand)
         outcomes[r.check] = o
         if r.passed is False:
             findings.append(Finding(r.check, o, r.message + _limit(r)))
@@ -67,3 +68,14 @@ def judge(results: list[CheckResult], brand: BrandProfile) -> Verdict:
     # a failed check the brand lets pass is a note, not a finding
     notes += [f for f in findings if f.outcome == PASS]
     return Verdict(worst, tuple(f for f in findings if f.outcome != PASS), tuple(notes), outcomes)
+
+
+def clip_outcome(auto_rejected: bool, review_outcome: str | None) -> str:
+    """A clip's QC outcome as the catalog records it: ``block`` when QC auto-rejected it, else the QC
+    outcome on its review task (``unchecked`` when it has none yet; a task from before per-check
+    outcomes were recorded passed every check)."""
+    if auto_rejected:
+        return BLOCK
+    if review_outcome is None:
+        return UNCHECKED
+    return review_outcome or PASS

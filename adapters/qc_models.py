@@ -1,17 +1,18 @@
-"""Models for the semantic and visual-policy checks, loaded from local folders (never from a hub).
+"""Models for the semantic and visual-policy QC checks, loaded from local folders (never from a hub).
 
-Each kind is a small interface with a transformers implementation; anything with the same methods
+:class:`Models` is the :class:`governance.qc.ModelSource` the checks call; each kind has a transformers
+implementation here, and anything with the same methods (:mod:`governance.qc.semantic` lists them)
 plugs in (``Models(backends={"clip": my_scorer})``):
 
-- ``clip``: ``image_features(images)`` and ``text_features(texts)`` -> L2-normalised rows
-  (a ``CLIPModel`` folder saved with ``save_pretrained``, with its tokenizer).
-- ``aesthetic``: ``score(embeddings)`` -> one score per row (a LAION-style predictor: a state dict
-  of linear layers applied in order, ``.safetensors`` or ``.pth``, on normalised CLIP embeddings).
-- ``subject``: ``features(images)`` -> L2-normalised rows (DINO/DINOv2 or CLIP folder).
-- ``safety``: ``labels`` and ``probabilities(images)`` (an image-classification folder).
+- ``clip``: a ``CLIPModel`` folder saved with ``save_pretrained``, with its tokenizer.
+- ``aesthetic``: a LAION-style predictor: a state dict of linear layers applied in order
+  (``.safetensors`` or ``.pth``), on normalised CLIP embeddings.
+- ``subject``: a DINO/DINOv2 or CLIP folder.
+- ``safety``: an image-classification folder.
 
-A model that is not configured, or fails to load, makes its checks "not run" with the reason.
-Models are loaded once per process (per folder) and shared by every thread.
+A model that is not configured, or fails to load, raises :class:`governance.qc.ModelUnavailable`, and its
+checks are "not run" with the reason. Models are loaded once per process (per folder) and shared by every
+thread.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
+from safetensors.numpy import load_file
+
+from core import heavy
+from governance.qc import ModelUnavailable
 
 KINDS = {"clip": "WANFLOW_CLIP_MODEL", "aesthetic": "WANFLOW_AESTHETIC_MODEL",
          "subject": "WANFLOW_SUBJECT_MODEL", "safety": "WANFLOW_SAFETY_MODEL"}
@@ -32,19 +38,16 @@ _cache: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 
 
-class ModelUnavailable(Exception):
-    """The model a check needs is not configured or could not be loaded; the message says which and why."""
-
-
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _quiet() -> None:
-    import transformers
-
+def _transformers() -> Any:
+    """transformers, with its logging and progress bars quiet."""
+    transformers = heavy.transformers()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    return transformers
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,6 @@ class _Preprocess:
         return cls(size, mean, std)
 
     def __call__(self, images: list[np.ndarray]) -> Any:
-        import torch
-        from PIL import Image
-
         out = []
         for img in images:
             pil = Image.fromarray(img)
@@ -78,7 +78,7 @@ class _Preprocess:
             x, y = (pil.width - self.size) // 2, (pil.height - self.size) // 2
             a = np.asarray(pil.crop((x, y, x + self.size, y + self.size)), dtype=np.float32) / 255.0
             out.append((a - np.array(self.mean, np.float32)) / np.array(self.std, np.float32))
-        return torch.from_numpy(np.stack(out).transpose(0, 3, 1, 2).copy())
+        return heavy.torch().from_numpy(np.stack(out).transpose(0, 3, 1, 2).copy())
 
 
 def _pooled(out: Any) -> Any:
@@ -90,29 +90,23 @@ class HFClip:
     """CLIP from a local folder: image and text features."""
 
     def __init__(self, folder: Path, device: str = "cpu") -> None:
-        from transformers import AutoTokenizer, CLIPModel
-
-        _quiet()
-        self.model = CLIPModel.from_pretrained(folder, local_files_only=True).to(device).eval()
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        transformers = _transformers()
+        self.model = transformers.CLIPModel.from_pretrained(folder, local_files_only=True).to(device).eval()
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
         self.device = device
         self.max_tokens = int(self.model.config.text_config.max_position_embeddings)
         self.pre = _Preprocess.for_folder(folder, int(self.model.config.vision_config.image_size), CLIP_MEAN, CLIP_STD)
         self.dim = int(self.model.config.projection_dim)
 
     def image_features(self, images: list[np.ndarray]) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
+        with heavy.torch().inference_mode():
             f = _pooled(self.model.get_image_features(pixel_values=self.pre(images).to(self.device)))
         return _unit(f.float().cpu().numpy())
 
     def text_features(self, texts: list[str]) -> np.ndarray:
-        import torch
-
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
         enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-        with torch.inference_mode():
+        with heavy.torch().inference_mode():
             f = _pooled(self.model.get_text_features(**enc))
         return _unit(f.float().cpu().numpy())
 
@@ -121,28 +115,22 @@ class HFFeatures:
     """Image features for subject consistency: DINO/DINOv2 (CLS token) or CLIP (projected image features)."""
 
     def __init__(self, folder: Path, device: str = "cpu") -> None:
-        from transformers import AutoConfig
-
-        _quiet()
-        cfg = AutoConfig.from_pretrained(folder, local_files_only=True)
+        transformers = _transformers()
+        cfg = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
         self.device = device
         if cfg.model_type == "clip":
             self.clip: HFClip | None = HFClip(folder, device)
             return
-        from transformers import AutoModel
-
         self.clip = None
-        self.model = AutoModel.from_pretrained(folder, local_files_only=True).to(device).eval()
+        self.model = transformers.AutoModel.from_pretrained(folder, local_files_only=True).to(device).eval()
         size = getattr(cfg, "image_size", 224)
         self.pre = _Preprocess.for_folder(folder, int(size if isinstance(size, int) else size[0]),
                                           (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
     def features(self, images: list[np.ndarray]) -> np.ndarray:
-        import torch
-
         if self.clip is not None:
             return self.clip.image_features(images)
-        with torch.inference_mode():
+        with heavy.torch().inference_mode():
             out = self.model(pixel_values=self.pre(images).to(self.device))
         return _unit(out.last_hidden_state[:, 0].float().cpu().numpy())
 
@@ -155,13 +143,10 @@ class LinearStack:
         if not files:
             raise ModelUnavailable(f"no .safetensors/.pth weights in {folder}")
         if files[0].suffix == ".safetensors":
-            from safetensors.numpy import load_file
-
             state = load_file(str(files[0]))
         else:
-            import torch
-
-            state = {k: v.float().numpy() for k, v in torch.load(files[0], map_location="cpu", weights_only=True).items()}
+            loaded = heavy.torch().load(files[0], map_location="cpu", weights_only=True)
+            state = {k: v.float().numpy() for k, v in loaded.items()}
         prefixes = sorted({k.rsplit(".", 1)[0] if "." in k else "" for k in state if k.endswith("weight")},
                           key=lambda p: [int(n) for n in re.findall(r"\d+", p)])
         self.layers = [(state[f"{p}.weight" if p else "weight"], state.get(f"{p}.bias" if p else "bias"))
@@ -182,10 +167,9 @@ class HFSafety:
     """An image classifier whose labels name unsafe classes (e.g. 'nsfw')."""
 
     def __init__(self, folder: Path, device: str = "cpu") -> None:
-        from transformers import AutoModelForImageClassification
-
-        _quiet()
-        self.model = AutoModelForImageClassification.from_pretrained(folder, local_files_only=True).to(device).eval()
+        transformers = _transformers()
+        self.model = transformers.AutoModelForImageClassification.from_pretrained(
+            folder, local_files_only=True).to(device).eval()
         self.device = device
         cfg = self.model.config
         self.labels = [str(cfg.id2label[i]) for i in range(len(cfg.id2label))]
@@ -194,8 +178,7 @@ class HFSafety:
                                           (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
-        import torch
-
+        torch = heavy.torch()
         with torch.inference_mode():
             logits = self.model(pixel_values=self.pre(images).to(self.device)).logits
         return torch.softmax(logits.float(), dim=-1).cpu().numpy()
@@ -216,10 +199,6 @@ class Models:
     @classmethod
     def from_settings(cls, settings: Any) -> Models:
         return cls({k: getattr(settings, f"{k}_model") for k in KINDS}, getattr(settings, "qc_device", "cpu"))
-
-    def describe(self) -> dict[str, str | None]:
-        return {k: (type(self.backends[k]).__name__ if k in self.backends else
-                    str(self.folders[k]) if self.folders.get(k) else None) for k in KINDS}
 
     def get(self, kind: str) -> Any:
         """The backend for ``kind``; raises ModelUnavailable with the reason."""
