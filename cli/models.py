@@ -1,7 +1,5 @@
-"""`wanflow models`: the Wan versions in the MLflow registry — list, register, alias (brand pins), presets.
-
-Registered on the main app by importing this module from cli.main (same exit codes, same `_guard`).
-"""
+"""`wanflow models list|register|alias|presets`: the Wan versions in the MLflow registry, their brand pins and
+the variants wanflow knows."""
 
 from __future__ import annotations
 
@@ -13,19 +11,27 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from cli.main import InputError, _guard, _settings, console, models_app
+from adapters.pipelines import ModelNotFound
+from adapters.standins import BUILDERS
+from catalog import audit
+from catalog.db import session_scope
+from cli.context import InputError, catalog, console, guard, settings
+from governance.model_refs import parse_ref
+from governance.variants import UnknownVariant, preset_for, variants_table
+from wan_tasks import rollout
+from wan_tasks.intake import registry_for
+
+app = typer.Typer(help="Wan model versions in the MLflow registry.", no_args_is_help=True)
 
 
-@models_app.command("list")
-@_guard
+@app.command("list")
+@guard
 def models_list(
     name: Annotated[Optional[str], typer.Option(help="Only this model (wan-t2v, wan-i2v).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show registered Wan versions with their aliases and tags (variant, licence, sizes, VRAM, digests)."""
-    from wan_tasks.intake import registry_for
-
-    rows = registry_for(_settings()).versions(name)
+    rows = registry_for(settings()).versions(name)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
@@ -43,8 +49,8 @@ def models_list(
     console.print(t)
 
 
-@models_app.command("register")
-@_guard
+@app.command("register")
+@guard
 def models_register(
     variant: Annotated[str, typer.Argument(help="Wan variant (see `wanflow models presets`), or a stand-in: "
                                                 "wan-tiny, wan-tiny-large, wan-tiny-i2v.")],
@@ -57,38 +63,30 @@ def models_register(
 ) -> None:
     """Register weights as a version: a reference (never a copy) with the sha256 of each weight file, the
     variant's default parameters, VRAM, supported sizes and licence. The same weights twice: the same version."""
-    from catalog.db import open_catalog, session_scope
-    from wan_tasks.intake import registry_for
-    from catalog import audit
-    from wan_tasks import rollout
-    from adapters.pipelines import ModelNotFound
-    from adapters.standins import BUILDERS
-    from governance.variants import UnknownVariant, preset_for
-
     if alias == "champion":
         raise InputError(["--alias: `champion` is not set at registration: evaluate it (`wanflow rollout evaluate`) "
                           "and promote it, or `wanflow models alias NAME@champion N --override --reason TEXT`"])
-    settings = _settings()
+    cfg = settings()
     try:
         preset = preset_for(variant)
     except UnknownVariant as e:
         raise InputError([f"variant: {e}"]) from None
     name = name or {"t2v": "wan-t2v", "i2v": "wan-i2v"}[preset.task]
-    registry = registry_for(settings)
+    registry = registry_for(cfg)
     registry.ensure_bootstrap(name)  # a fresh store gets its stand-in champion first
     if source is None:
         if variant not in BUILDERS:
             raise InputError([f"--source: required for {variant} (a diffusers folder, or a hub id such as "
                               f"{preset.repo_id}); only stand-ins are built here"])
-        settings.ensure_dirs()
-        source = str(BUILDERS[variant](settings.models_dir / variant, seed=settings.wan_tiny_seed))
+        cfg.ensure_dirs()
+        source = str(BUILDERS[variant](cfg.models_dir / variant, seed=cfg.wan_tiny_seed))
     elif Path(source).expanduser().exists():
         source = str(Path(source).expanduser().resolve())
     try:
         version, created = registry.register_version(name, source, variant, revision=revision)
     except ModelNotFound as e:
         raise InputError([f"--source: {e}"]) from None
-    with session_scope(open_catalog(settings.catalog_db_url)) as s:
+    with session_scope(catalog()) as s:
         if created:
             audit.append(s, as_user, "model.registered", "model_version", version,
                          {"model": name, "version": version, "variant": variant, "source": source,
@@ -100,8 +98,8 @@ def models_register(
                   + (f"; {name}@{alias} → {version}" if alias else ""), markup=False, highlight=False)
 
 
-@models_app.command("alias")
-@_guard
+@app.command("alias")
+@guard
 def models_alias(
     ref: Annotated[str, typer.Argument(help="NAME@ALIAS, e.g. wan-t2v@acme-champion or wan-t2v@challenger.")],
     version: Annotated[Optional[int], typer.Argument(help="Version to point it at.")] = None,
@@ -113,12 +111,6 @@ def models_alias(
 ) -> None:
     """Set an alias: a brand pin (`<brand>-champion`, which that brand's `@champion` briefs then get) or the
     challenger. Moving `champion` itself is `wanflow rollout promote` (gated)."""
-    from catalog.db import open_catalog, session_scope
-    from wan_tasks.intake import registry_for
-    from catalog import audit
-    from wan_tasks import rollout
-    from adapters.registry import parse_ref
-
     model, alias, _ = parse_ref(ref)
     if alias is None:
         raise InputError([f"ref: {ref!r} names a version; give NAME@ALIAS"])
@@ -126,9 +118,8 @@ def models_alias(
         raise InputError(["ref: `champion` moves through `wanflow rollout promote` (gates) and `wanflow rollout "
                           "rollback`; to set it without an evaluation (e.g. the first real weights) add "
                           "--override --reason TEXT (audited)"])
-    settings = _settings()
-    registry = registry_for(settings)
-    with session_scope(open_catalog(settings.catalog_db_url)) as s:
+    registry = registry_for(settings())
+    with session_scope(catalog()) as s:
         if delete:
             before = registry.delete_alias(model, alias)
             audit.append(s, as_user, "model.alias_deleted", "model", None,
@@ -141,11 +132,9 @@ def models_alias(
     console.print(f"{model}@{alias} → {model}/{version}")
 
 
-@models_app.command("presets")
+@app.command("presets")
 def models_presets() -> None:
     """The Wan variants wanflow knows, with their published defaults and supported sizes."""
-    from governance.variants import variants_table
-
     rows = variants_table()
     t = Table(*rows[0].keys())
     for r in rows:

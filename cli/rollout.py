@@ -1,11 +1,13 @@
-"""`wanflow rollout`: evaluate a challenger against the champion, show the verdict, promote, roll back.
+"""`wanflow rollout evaluate|status|promote|rollback|vote`: evaluate a challenger against the champion, show the
+verdict, promote, roll back.
 
-Registered on the main app by cli.main (`app.add_typer(rollout_app, name="rollout")`). Exit codes: 0 done,
-2 invalid input, 1 refused or failed (a promotion refused by the gates says which gates and why).
+Exit codes: 0 done, 2 invalid input, 1 refused or failed (a promotion refused by the gates says which gates and
+why).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -14,25 +16,26 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from cli.main import _fail, _guard, _settings, console
+from catalog.db import session_scope
+from catalog.models import RolloutEvaluation
+from cli.context import catalog, console, fail, guard, prefect_flows, settings
+from wan_tasks.intake import registry_for, validate
+from wan_tasks.rollout import RolloutError, last_evaluation, load_policy, promote, record_vote, rollback
+from wan_tasks.rollout_run import publish_evaluation
 
-rollout_app = typer.Typer(help="Champion/challenger rollout: evaluate, gates, promote, rollback.",
-                          no_args_is_help=True)
+app = typer.Typer(help="Champion/challenger rollout: evaluate, gates, promote, rollback.", no_args_is_help=True)
 STATUS_STYLE = {"pass": "green", "fail": "red", "not evaluated": "yellow"}
 
 
 def _refused(fn):
-    """RolloutError → its message, exit 1 (inside `_guard`, which handles everything else)."""
-    import functools
+    """RolloutError → its message, exit 1 (inside `guard`, which handles everything else)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from wan_tasks.rollout import RolloutError
-
         try:
             return fn(*args, **kwargs)
         except RolloutError as e:
-            _fail(1, [f"error: {e}"])
+            fail(1, [f"error: {e}"])
 
     return wrapper
 
@@ -67,10 +70,10 @@ def _print_evaluation(ev: dict) -> None:
     console.print(f"verdict: {verdict}\nreport: {ev['report']}\nMLflow run: {ev['mlflow_run_id']}")
 
 
-@rollout_app.command("evaluate")
-@_guard
+@app.command("evaluate")
+@guard
 @_refused
-def rollout_evaluate(
+def evaluate_challenger(
     challenger: Annotated[str, typer.Option(help="The version to evaluate, e.g. wan-t2v/2 or wan-t2v@challenger.")],
     golden: Annotated[Path, typer.Option(help="Golden prompts (a brief).")] = Path("examples/golden.yaml"),
     policy: Annotated[Optional[Path], typer.Option(help="Rollout gates YAML (default: WANFLOW_ROLLOUT_POLICY).")] = None,
@@ -80,15 +83,12 @@ def rollout_evaluate(
 ) -> None:
     """Generate the golden prompts with champion and challenger, QC both, compare, check the gates, log an
     MLflow evaluation run with an HTML report. Exit 0 when every gate passed (or no policy), 1 when not."""
-    from wan_tasks.intake import validate
-    from flows.rollout import rollout_evaluate as flow
-    from wan_tasks.rollout import load_policy
-
-    settings = _settings()
-    validate(golden, settings)  # exit 2 with every problem before any flow starts
+    cfg = settings()
+    validate(golden, cfg)  # exit 2 with every problem before any flow starts
     if policy:
         load_policy(policy)
-    ev = flow(challenger, str(golden), str(policy) if policy else None, champion, ab, settings)
+    ev = prefect_flows().rollout.rollout_evaluate(challenger, str(golden), str(policy) if policy else None, champion,
+                                                   ab, cfg)
     if as_json:
         sys.stdout.write(json.dumps(ev, indent=2, default=str, ensure_ascii=False) + "\n")
     else:
@@ -100,8 +100,8 @@ def rollout_evaluate(
         raise typer.Exit(1)
 
 
-@rollout_app.command("status")
-@_guard
+@app.command("status")
+@guard
 @_refused
 def rollout_status(
     evaluation: Annotated[Optional[int], typer.Argument(help="Evaluation id (default: the last one).")] = None,
@@ -110,26 +110,20 @@ def rollout_status(
 ) -> None:
     """Recompute an evaluation's preference and gates with the A/B votes recorded so far; update its report and
     MLflow run."""
-    from catalog.db import open_catalog, session_scope
-    from catalog.models import RolloutEvaluation
-    from flows.rollout import publish_evaluation
-    from wan_tasks.rollout import RolloutError, last_evaluation
-
-    settings = _settings()
-    with session_scope(open_catalog(settings.catalog_db_url)) as s:
+    with session_scope(catalog()) as s:
         ev = s.get(RolloutEvaluation, evaluation) if evaluation else last_evaluation(s, model)
         if ev is None:
             raise RolloutError(f"evaluation {evaluation} not found")
         ev_id = ev.id
-    data = publish_evaluation(settings, ev_id)
+    data = publish_evaluation(catalog(), settings(), ev_id)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
     else:
         _print_evaluation(data)
 
 
-@rollout_app.command("promote")
-@_guard
+@app.command("promote")
+@guard
 @_refused
 def rollout_promote(
     model: Annotated[str, typer.Option(help="Registry model.")] = "wan-t2v",
@@ -139,20 +133,15 @@ def rollout_promote(
 ) -> None:
     """Move `champion` to the last evaluation's challenger — only if it passed every gate (recomputed now),
     unless --override --reason."""
-    from catalog.db import open_catalog, session_scope
-    from wan_tasks.intake import registry_for
-    from wan_tasks.rollout import promote
-
-    settings = _settings()
-    with session_scope(open_catalog(settings.catalog_db_url)) as s:
-        move = promote(s, registry_for(settings), model, as_user, override, reason)
+    with session_scope(catalog()) as s:
+        move = promote(s, registry_for(settings()), model, as_user, override, reason)
         text = (f"{model}@champion: {move.from_version} → {move.to_version} ({move.action}"
                 f"{', reason: ' + move.reason if move.reason else ''}; audit event written)")
     console.print(text, markup=False, highlight=False)
 
 
-@rollout_app.command("rollback")
-@_guard
+@app.command("rollback")
+@guard
 @_refused
 def rollout_rollback(
     model: Annotated[str, typer.Option(help="Registry model.")] = "wan-t2v",
@@ -160,19 +149,14 @@ def rollout_rollback(
     as_user: Annotated[str, typer.Option("--as", help="Who rolls back (audit log).")] = "admin (cli)",
 ) -> None:
     """Move `champion` back where its last move took it from, in one step (audited)."""
-    from catalog.db import open_catalog, session_scope
-    from wan_tasks.intake import registry_for
-    from wan_tasks.rollout import rollback
-
-    settings = _settings()
-    with session_scope(open_catalog(settings.catalog_db_url)) as s:
-        move = rollback(s, registry_for(settings), model, as_user, reason)
+    with session_scope(catalog()) as s:
+        move = rollback(s, registry_for(settings()), model, as_user, reason)
         text = f"{model}@champion: {move.from_version} → {move.to_version} (rollback of move #{move.reverts_id})"
     console.print(text, markup=False, highlight=False)
 
 
-@rollout_app.command("vote")
-@_guard
+@app.command("vote")
+@guard
 @_refused
 def rollout_vote(
     pair: Annotated[int, typer.Argument(help="A/B pair id (the dashboard shows it).")],
@@ -180,10 +164,7 @@ def rollout_vote(
     as_user: Annotated[str, typer.Option("--as", help="Who votes.")] = ...,  # type: ignore[assignment]
 ) -> None:
     """Record a blind preference from a script (the dashboard's A/B page is the usual way)."""
-    from catalog.db import open_catalog, session_scope
-    from wan_tasks.rollout import record_vote
-
-    with session_scope(open_catalog(_settings().catalog_db_url)) as s:
+    with session_scope(catalog()) as s:
         vote = record_vote(s, pair, side, as_user)  # type: ignore[arg-type]
         pair_id = vote.pair_id
     console.print(f"pair {pair_id}: vote recorded ({side})")

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES
 
 WANFLOW = [sys.executable, "-m", "cli.main"]
@@ -96,3 +95,31 @@ def test_demo_end_to_end_then_lineage_json(tmp_path):
     assert chain["model_version"]["variant"] == "wan-tiny"
     r = wanflow("lineage", "asset:99999", home=home)
     assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_the_root_lists_every_command_with_the_help_its_module_gives_it():
+    """`wanflow --help` lists the commands from cli.main.COMMANDS without importing their modules; the table must
+    say what the modules say, and no command of a module may be missing from it."""
+    import importlib
+
+    import typer.main
+
+    from cli.main import COMMANDS, load_command
+
+    for name, (_, help_text) in COMMANDS.items():
+        assert load_command(name).help == help_text, name
+    for module in {m for m, _ in COMMANDS.values()}:
+        group = typer.main.get_group(importlib.import_module(module).app)
+        if group.help is None:  # a module of top-level commands: each one is in the table, under its module
+            assert {n: COMMANDS.get(n, ("?",))[0] for n in group.commands} == {n: module for n in group.commands}
+        else:  # a command group
+            assert module in {m for n, (m, _) in COMMANDS.items() if n not in group.commands}
+
+
+def test_help_lists_the_commands_without_loading_them(tmp_path):
+    out = wanflow("--help", home=tmp_path)
+    assert out.returncode == 0
+    for name in ("validate", "run", "lineage", "review", "rollout"):
+        assert f"│ {name} " in out.stdout
+    out = wanflow("nosuch", home=tmp_path)
+    assert out.returncode == 2 and "No such command 'nosuch'" in out.stderr
