@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import html
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 from adapters.qc_report import _b64, contact_strip, write
+from core import heavy
+from core.files import atomic_path, write_text_atomic
 
 COMPARED = (("qc_pass_rate", "QC pass rate", True), ("qc_clean_rate", "QC clean rate (every check passed)", True),
             ("brand_safety_pass_rate", "brand safety pass rate", True), ("seconds_per_clip", "seconds per clip", False),
@@ -26,17 +29,15 @@ def _png(fig) -> bytes:  # noqa: ANN001 - matplotlib Figure
 
 def plots(metrics: dict[str, Any], pref: dict[str, Any]) -> dict[str, bytes]:
     """PNG per figure: the compared metrics side by side; the win rate with its interval (when run)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+    mpl = heavy.matplotlib()
     out = {}
     shown = [(k, label) for k, label, _ in COMPARED
              if any(metrics.get(a, {}).get(k) is not None for a in ("champion", "challenger"))]
     if shown:
         cols = min(3, len(shown))
         rows = -(-len(shown) // cols)
-        fig = Figure(figsize=(3.2 * cols, 2.6 * rows), dpi=96)
-        FigureCanvasAgg(fig)
+        fig = mpl.figure.Figure(figsize=(3.2 * cols, 2.6 * rows), dpi=96)
+        mpl.backends.backend_agg.FigureCanvasAgg(fig)
         for i, (k, label) in enumerate(shown):
             ax = fig.add_subplot(rows, cols, i + 1)
             vals = [metrics.get(a, {}).get(k) for a in ("champion", "challenger")]
@@ -49,8 +50,8 @@ def plots(metrics: dict[str, Any], pref: dict[str, Any]) -> dict[str, bytes]:
         fig.tight_layout()
         out["metrics.png"] = _png(fig)
     if pref.get("win_rate") is not None:
-        fig = Figure(figsize=(5, 1.6), dpi=96)
-        FigureCanvasAgg(fig)
+        fig = mpl.figure.Figure(figsize=(5, 1.6), dpi=96)
+        mpl.backends.backend_agg.FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         wr, lo, hi = pref["win_rate"], pref["ci_low"], pref["ci_high"]
         ax.errorbar([wr], [0], xerr=[[wr - lo], [hi - wr]], fmt="o", color=COLOURS["challenger"], capsize=6)
@@ -111,13 +112,16 @@ policy: <code>{html.escape(str(ev['policy_path']))}</code></p>
 
 def write_report(dest: Path, ev: dict[str, Any], strips: list[tuple[str, str, str]]) -> tuple[Path, dict[str, Path]]:
     """The HTML report at ``dest`` and its plots beside it (PNG), all written atomically."""
-    from adapters.media import atomic_path
-
     images = plots(ev["metrics"], ev["metrics"].get("preference", {}))
     files = {}
     for name, data in images.items():
         path = dest.with_name(f"{dest.stem}-{name}")
-        with atomic_path(path, ".png") as tmp:
+        with atomic_path(path) as tmp:
             tmp.write_bytes(data)
         files[name] = path
     return write(dest, render(ev, images, strips)), files
+
+
+def write_data(dest: Path, ev: dict[str, Any]) -> Path:
+    """The evaluation as JSON (as `wanflow rollout status --json` prints it) at ``dest``, atomically."""
+    return write_text_atomic(dest, json.dumps(ev, indent=2, default=str, ensure_ascii=False))

@@ -10,6 +10,9 @@ approval never publishes a file twice.
 
 from __future__ import annotations
 
+from prefect.events import emit_event
+from prefect.settings import PREFECT_API_URL
+
 CLIP_APPROVED = "wanflow.clip.approved"
 
 
@@ -19,11 +22,7 @@ def campaign_resource(campaign: str) -> dict[str, str]:
 
 def clip_approved(campaign: str, asset_id: int, approver: str) -> bool:
     """Emit ``wanflow.clip.approved`` for ``campaign``; False (nothing sent) without a Prefect API server."""
-    from prefect.settings import PREFECT_API_URL
-
     if not PREFECT_API_URL.value():
         return False
-    from prefect.events import emit_event
-
     return emit_event(event=CLIP_APPROVED, resource=campaign_resource(campaign),
                       payload={"asset_id": asset_id, "approver": approver}) is not None

@@ -12,6 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.context import FlowRunContext
+
 _display: Any = None  # a rich.progress.Progress, or None
 ARTIFACT_EVERY_S = 2.0
 log = logging.getLogger(__name__)
@@ -63,21 +66,15 @@ class Bar:
 
 def _push(artifact_id: Any, percent: float) -> None:
     try:
-        from prefect.artifacts import update_progress_artifact
-
         update_progress_artifact(artifact_id, progress=min(100.0, percent))
     except Exception as exc:  # noqa: BLE001 - progress must never fail a generation
         log.debug("progress artifact update failed: %s", exc)
 
 
 def _artifact(name: str, total: int) -> Any:
-    from prefect.context import FlowRunContext
-
     if FlowRunContext.get() is None:
         return None
     try:
-        from prefect.artifacts import create_progress_artifact
-
         return create_progress_artifact(progress=0.0, description=f"{name}: {total} clip(s)")
     except Exception as exc:  # noqa: BLE001
         log.debug("progress artifact not created: %s", exc)

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, runtime
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from catalog.db import open_catalog, session_scope
-from catalog.runs import close_run, open_run
-from core.settings import Settings
-from governance.renditions import load_presets
 from adapters.provenance import ProvenanceError, SigningConfig
+from core.settings import Settings
+from flows.context import catalog_of
+from flows.tasks import (
+    begin_run,
+    deliver_manifest,
+    deliver_renditions,
+    destination,
+    end_run,
+    make_renditions,
+    notify_cms,
+)
+from governance.renditions import load_presets
 from wan_tasks.publish import approved_clips, delivery_policy
 from wan_tasks.publish import manifest as publish_manifest
-from flows.tasks import deliver_clip, destination, notify_webhook, render_clip, write_manifest
 
 
 def signing_config(settings: Settings) -> SigningConfig:
@@ -47,15 +54,14 @@ def publish(campaign: str, settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings()
     log = get_run_logger()
     presets, signing = load_presets(settings.presets_file), signing_config(settings)  # bad set-up: stop here
-    engine = open_catalog(settings.catalog_db_url)
-    with session_scope(engine) as s:
-        run_id = open_run(s, campaign, "publish", str(runtime.flow_run.id) if runtime.flow_run.id else None)
+    engine = catalog_of(settings)
+    run_id = begin_run(settings, campaign, "publish")
 
     clip_ids = approved_clips(engine, campaign)
     policy = delivery_policy(engine, clip_ids[0], settings.brands_dir) if clip_ids else None
-    deliver = deliver_clip.with_options(retries=settings.publish_retries,
-                                        retry_delay_seconds=settings.publish_retry_delay_s)
-    rendered = {c: render_clip.submit(settings, c, presets, policy, signing) for c in clip_ids}
+    deliver = deliver_renditions.with_options(retries=settings.publish_retries,
+                                              retry_delay_seconds=settings.publish_retry_delay_s)
+    rendered = {c: make_renditions.submit(settings, c, presets, policy, signing) for c in clip_ids}
     delivered = {c: deliver.submit(settings, c, rendered[c], run_id) for c in clip_ids}
     failed = {c: e for c in clip_ids if (e := _error(rendered[c]) or _error(delivered[c]))}
     publication_ids = sorted({p for c, f in delivered.items() if c not in failed for p in f.result()})
@@ -63,7 +69,7 @@ def publish(campaign: str, settings: Settings | None = None) -> dict[str, Any]:
     retried = dict(retries=settings.publish_retries, retry_delay_seconds=settings.publish_retry_delay_s)
     manifest_uri, manifest, webhook, err = None, {"files": [], "failed": []}, "not configured", None
     if clip_ids:
-        future = write_manifest.with_options(**retried).submit(settings, campaign)
+        future = deliver_manifest.with_options(**retried).submit(settings, campaign)
         err = _error(future)
         if err:  # the destination is down: recorded; the next run writes it
             manifest_uri, webhook = f"failed: {err}", "not sent (no manifest)"
@@ -71,7 +77,7 @@ def publish(campaign: str, settings: Settings | None = None) -> dict[str, Any]:
         else:
             manifest_uri, manifest = future.result()
     if settings.webhook_url and clip_ids and not err:
-        future = notify_webhook.with_options(**retried).submit(settings, campaign, manifest)
+        future = notify_cms.with_options(**retried).submit(settings, campaign, manifest)
         err = _error(future)
         webhook = f"failed: {err}" if err else future.result()
 
@@ -79,8 +85,7 @@ def publish(campaign: str, settings: Settings | None = None) -> dict[str, Any]:
                "failed_files": len(manifest["failed"]), "failed_clips": failed, "manifest": manifest_uri,
                "webhook": webhook, "delivery_dir": destination(settings).uri_for(campaign),
                "publication_ids": publication_ids}
-    with session_scope(engine) as s:
-        close_run(s, run_id, "failed" if failed or err else "completed", summary)
+    end_run(settings, run_id, "failed" if failed or err else "completed", summary)
     log.info("%s: %d approved clips, %d files delivered, %d failed", campaign, len(clip_ids),
              summary["publications"], summary["failed_files"])
     create_markdown_artifact(

@@ -11,26 +11,14 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from catalog.db import open_catalog, session_scope
-from flows.shard import slot_if_deployed
+from catalog.db import session_scope
 from core.settings import Settings
+from flows.context import catalog_of
+from flows.shard import slot_if_deployed
+from flows.tasks import generate_clip, qc_clip
+from governance.qc import BLOCK
+from wan_tasks.intake import brand_of_job
 from wan_tasks.revisions import waiting_revisions
-from governance.brand import BrandProfile, load_brand
-from governance.checks import BLOCK
-from flows.tasks import check_clip, generate_clip
-
-
-def brand_of_job(settings: Settings, job_id: int) -> BrandProfile:
-    """The brand profile of a job's campaign, from the brands folder beside its brief (or WANFLOW_BRANDS_DIR)."""
-    from pathlib import Path
-
-    from catalog.models import Brief, Campaign, GenerationJob, PromptItem
-
-    with session_scope(open_catalog(settings.catalog_db_url)) as s:
-        job = s.get(GenerationJob, job_id)
-        brief = s.get(Brief, s.get(PromptItem, job.item_id).brief_id)
-        brand = s.get(Campaign, job.campaign_id).brand
-    return load_brand(brand, settings.brands_dir or Path(brief.path).parent / "brands")
 
 
 @flow(name="revisions", log_prints=True)
@@ -38,7 +26,8 @@ def revisions(campaign: str | None = None, settings: Settings | None = None) -> 
     settings = settings or Settings()
     settings.ensure_dirs()
     log = get_run_logger()
-    with session_scope(open_catalog(settings.catalog_db_url)) as s:
+    engine = catalog_of(settings)
+    with session_scope(engine) as s:
         job_ids = waiting_revisions(s, campaign)
     checks, failed, clips = [], 0, []
     for job_id in job_ids:
@@ -46,8 +35,9 @@ def revisions(campaign: str | None = None, settings: Settings | None = None) -> 
             state = generate_clip(settings, job_id, return_state=True)
         if state.is_completed():
             clips.append(state.result())
-            brand = brand_of_job(settings, job_id)  # the campaign's own brand rules, as in the campaign flow
-            checks.append(check_clip.submit(settings, clips[-1], brand))  # QC overlaps the next generation
+            with session_scope(engine) as s:  # the campaign's own brand rules, as in the campaign flow
+                brand = brand_of_job(s, job_id, settings.brands_dir)
+            checks.append(qc_clip.submit(settings, clips[-1], brand))  # QC overlaps the next generation
         else:
             failed += 1
             log.error("revision job %d failed: %s", job_id, state.message)

@@ -13,15 +13,27 @@ them), or directly on a machine: `wanflow fleet work CAMPAIGN --slot wanflow-gpu
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.settings import PREFECT_API_URL
+from sqlalchemy import Engine
 
-from catalog.db import open_catalog, session_scope
-from flows import progress
+from adapters import tracking
+from catalog import claims
+from catalog.db import session_scope
 from core.settings import Settings
+from flows import progress
+from flows.context import catalog_of, flow_run_id
+from flows.tasks import qc_clip
+from wan_tasks.intake import brands_of_clips
+from wan_tasks.worker import WorkerConfig, run_worker
 
 SLOT_PREFIX = "wanflow-gpu-"
 
@@ -36,8 +48,6 @@ def slot_names(count: int, prefix: str = SLOT_PREFIX) -> list[str]:
 
 def ensure_slots(names: list[str], limit: int = 1) -> list[dict[str, Any]]:
     """Create (or set to ``limit``) one global concurrency limit per GPU on the Prefect server in use."""
-    from prefect.client.orchestration import get_client
-
     out = []
     with get_client(sync_client=True) as client:
         for name in names:
@@ -49,10 +59,6 @@ def ensure_slots(names: list[str], limit: int = 1) -> list[dict[str, Any]]:
 
 def ensure_pools(pools: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Create the work pools the deployments name (`gpu`, `cpu`; process type by default) if missing."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-
     out = []
     with get_client(sync_client=True) as client:
         for name, kind in (pools or {"gpu": "process", "cpu": "process"}).items():
@@ -67,10 +73,6 @@ def ensure_pools(pools: dict[str, str] | None = None) -> list[dict[str, Any]]:
 
 def check_slot(name: str) -> Any:
     """The slot's limit, or SlotMissing: a worker refuses to claim jobs it could not run within a slot."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-    from prefect.settings import PREFECT_API_URL
-
     with get_client(sync_client=True) as client:
         try:
             gcl = client.read_global_concurrency_limit_by_name(name)
@@ -86,8 +88,6 @@ def check_slot(name: str) -> Any:
 
 def gpu_slot(name: str, settings: Settings) -> Callable[[], AbstractContextManager]:
     """The context manager a shard's generation runs in: one slot of the card's limit, strict."""
-    from prefect.concurrency.sync import concurrency
-
     def held() -> AbstractContextManager:
         return concurrency(name, occupy=1, strict=True, lease_duration=settings.slot_lease_s,
                            timeout_seconds=settings.slot_timeout_s)
@@ -99,8 +99,6 @@ def slot_if_deployed(settings: Settings) -> AbstractContextManager:
     """The card's slot for in-process generation (campaign with gpu_workers=0, revisions) when the flow run
     comes from a deployment — i.e. a `gpu` pool worker shares the card with generate-shard runs. A run from
     the CLI on a laptop (no deployment) needs no slot and no Prefect server."""
-    from contextlib import nullcontext
-
     if runtime.deployment.id is None:
         return nullcontext()
     check_slot(settings.gpu_slot)
@@ -112,8 +110,6 @@ def generate_shard(campaign: str | None = None, slot: str | None = None, shard_s
                    lease_seconds: float | None = None, idle_exit_seconds: float = 0.0, qc: bool = True,
                    settings: Settings | None = None) -> dict[str, Any]:
     """Claim shards of ``campaign`` (or of any campaign) and generate them in this worker's GPU slot."""
-    from wan_tasks.worker import WorkerConfig, run_worker
-
     settings = settings or Settings()
     settings.ensure_dirs()
     log = get_run_logger()
@@ -123,8 +119,7 @@ def generate_shard(campaign: str | None = None, slot: str | None = None, shard_s
                        shard_size=shard_size or settings.shard_size, lease_s=lease_seconds or settings.lease_s,
                        campaign=campaign, idle_exit_s=idle_exit_seconds, max_claims=settings.max_claims,
                        poll_s=min(1.0, (lease_seconds or settings.lease_s) / 4))
-    engine = open_catalog(settings.catalog_db_url)
-    flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
+    engine = catalog_of(settings)
     checks: list[Any] = []
     series: list[dict[str, Any]] = []
     bar = progress.start(f"generate-shard {campaign or '*'}", total=_queue(engine, campaign))
@@ -138,7 +133,7 @@ def generate_shard(campaign: str | None = None, slot: str | None = None, shard_s
         series.append(report.as_dict() | {"queue_depth": queue_depth})
 
     report = run_worker(engine, settings.assets_dir, settings.engine_options, cfg, gpu_slot(slot, settings),
-                        on_clips=on_clips, on_shard=on_shard, flow_run_id=flow_run_id)
+                        on_clips=on_clips, on_shard=on_shard, flow_run_id=flow_run_id())
     for c in checks:
         c.wait()
     progress.stop(bar)
@@ -147,38 +142,25 @@ def generate_shard(campaign: str | None = None, slot: str | None = None, shard_s
     log.info("%s on %s: %d shard(s), %d clip(s), %d lost, %d failed, GPU busy %.0f%%, %.0f clips/h, %d model load(s)",
              cfg.worker, slot, report.shards, report.clips, report.lost, report.failed,
              100 * report.gpu_busy_fraction, report.clips_per_hour, report.model_loads)
-    create_markdown_artifact(key=f"worker-{_key(cfg.worker)}", markdown=_markdown(out),
+    create_markdown_artifact(key=f"worker-{_key(cfg.worker)}", markdown=_worker_markdown(out),
                              description=f"GPU worker {cfg.worker} on {slot}")
     return out
 
 
-def _queue(engine, campaign: str | None) -> int:  # noqa: ANN001
-    from catalog import claims
-
+def _queue(engine: Engine, campaign: str | None) -> int:
     with engine.connect() as conn:
         cid = claims.campaign_id(conn, campaign) if campaign else None
         return claims.unfinished(conn, cid)
 
 
 def _submit_qc(settings: Settings, asset_ids: list[int]) -> list[Any]:
-    from catalog.models import Asset
-    from flows.revisions import brand_of_job
-    from flows.tasks import check_clip
-
-    brands: dict[int, Any] = {}
-    futures = []
-    with session_scope(open_catalog(settings.catalog_db_url)) as s:
-        jobs = {a: s.get(Asset, a).job_id for a in asset_ids}
-    for asset_id, job_id in jobs.items():
-        if job_id not in brands:
-            brands[job_id] = brand_of_job(settings, job_id)
-        futures.append(check_clip.submit(settings, asset_id, brands[job_id]))
-    return futures
+    """QC each clip under its own campaign's brand rules (a worker of any campaign may have made it)."""
+    with session_scope(catalog_of(settings)) as s:
+        brands = brands_of_clips(s, asset_ids, settings.brands_dir)
+    return [qc_clip.submit(settings, asset_id, brand) for asset_id, brand in brands.items()]
 
 
 def _log_mlflow(settings: Settings, out: dict[str, Any], series: list[dict[str, Any]]) -> None:
-    from adapters import tracking
-
     try:
         tracking.log_worker(settings.mlflow_uri, settings.mlflow_artifacts_dir, out, series)
     except Exception as exc:  # noqa: BLE001 - metrics are also in the catalog; a tracking outage must not fail work
@@ -189,7 +171,7 @@ def _key(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name.lower())[:60]
 
 
-def _markdown(out: dict[str, Any]) -> str:
+def _worker_markdown(out: dict[str, Any]) -> str:
     return f"""# GPU worker `{out['worker']}` — slot `{out['slot']}`
 
 | campaign | shards | clips | lost leases | failed | GPU busy | clips/hour | model loads |

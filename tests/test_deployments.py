@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import yaml
-from prefect.flows import load_flow_from_entrypoint
-
 from conftest import ROOT
+from prefect.flows import load_flow_from_entrypoint
 
 
 def test_prefect_yaml_deployments_point_at_real_flows(monkeypatch):

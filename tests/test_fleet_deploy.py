@@ -76,13 +76,13 @@ def test_campaign_flow_shards_its_jobs_over_gpu_workers(settings):
     """gpu_workers=2: the flow starts one `generate-shard` run on the gpu pool and works as the other. No Prefect
     worker serves the pool here, so that run never starts: the flow does every job itself, QCs them, and
     cancels the run it started once nothing is left for it."""
+    from conftest import EXAMPLES
     from prefect.client.orchestration import get_client
     from prefect.flows import Flow
     from sqlalchemy import func, select
 
     from catalog.db import open_catalog, session_scope
     from catalog.models import GenerationJob, QcResult, ShardRun
-    from conftest import EXAMPLES
     from flows.campaign import campaign
     from flows.shard import ensure_pools, ensure_slots
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import EXAMPLES, ROOT, _drop_postgres, _postgres_url
 from sqlalchemy import select
 
 from catalog.db import open_catalog, session_scope
-from catalog.workers import max_concurrent, slot_intervals
 from catalog.models import Asset, AssetKind, GenerationJob, JobStatus, ShardRun, WorkerMetric
-from conftest import EXAMPLES, ROOT, _drop_postgres, _postgres_url
+from catalog.workers import max_concurrent, slot_intervals
 
 CLIPS = 40  # 10 items × 4 variants
 LEASE_S = 3.0
@@ -41,8 +41,8 @@ def pg_settings(tmp_path):
 
 def _plan(settings, tmp_path: Path, campaign: str) -> list[int]:
     """A brief of CLIPS tiny clips (16×16, 5 frames, 1 step), recorded and planned for the fleet."""
-    from wan_tasks.intake import freeze_models, validate
     from wan_tasks import plan
+    from wan_tasks.intake import resolve_models, validate
 
     (tmp_path / "brands").mkdir(exist_ok=True)
     (tmp_path / "brands" / "acme.yaml").write_text((EXAMPLES / "brands" / "acme.yaml").read_text("utf-8"), "utf-8")
@@ -57,7 +57,7 @@ def _plan(settings, tmp_path: Path, campaign: str) -> list[int]:
     engine = open_catalog(settings.catalog_db_url)
     with session_scope(engine) as s:
         brief_id = plan.record_brief(s, spec)
-    model, _ = freeze_models(settings, brief_id, spec.brand.name)
+    model, _ = resolve_models(settings, brief_id, spec.brand.name)
     with session_scope(engine) as s:
         return plan.plan_jobs(s, brief_id, model, None)
 

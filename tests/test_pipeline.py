@@ -8,17 +8,28 @@ import json
 from datetime import timezone
 from pathlib import Path
 
+from conftest import EXAMPLES
 from sqlalchemy import func, select
 
+from adapters.media import probe
 from catalog.db import open_catalog, session_scope
 from catalog.lineage import lineage
-from catalog.models import (Asset, AssetKind, ClipStatus, Decision, GenerationJob, ItemStatus, PromptItem,
-                            Publication, QcResult, QcValidation, ReviewTask)
-from conftest import EXAMPLES
-from wan_tasks.review import decide, pending
-from adapters.media import probe
+from catalog.models import (
+    Asset,
+    AssetKind,
+    ClipStatus,
+    Decision,
+    GenerationJob,
+    ItemStatus,
+    PromptItem,
+    Publication,
+    QcResult,
+    QcValidation,
+    ReviewTask,
+)
 from governance.qc import QC_CHECKS
 from governance.renditions import load_presets
+from wan_tasks.review import decide, pending
 
 BRIEF = EXAMPLES / "brief.yaml"
 

@@ -14,13 +14,26 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES
 from sqlalchemy import func, select
 
-from catalog.db import open_catalog, session_scope
-from catalog.models import (AbPair, AliasMove, Asset, AssetKind, AuditEvent, Brief, Campaign, ClipStatus,
-                            GenerationJob, ModelVersion, PromptItem, Publication, RolloutEvaluation)
-from conftest import EXAMPLES
 from catalog import audit
+from catalog.db import open_catalog, session_scope
+from catalog.models import (
+    AbPair,
+    AliasMove,
+    Asset,
+    AssetKind,
+    AuditEvent,
+    Brief,
+    Campaign,
+    ClipStatus,
+    GenerationJob,
+    ModelVersion,
+    PromptItem,
+    Publication,
+    RolloutEvaluation,
+)
 from wan_tasks import rollout
 from wan_tasks.rollout import RolloutError, evaluate_gates, load_policy, wilson_interval
 
@@ -99,8 +112,8 @@ def test_register_same_weights_twice_is_one_version_with_file_digests(rsettings)
 
 
 def test_register_refuses_a_t2v_variant_under_i2v_and_records_revision_of_a_hub_id(rsettings, tmp_path, monkeypatch):
-    from wan_tasks.intake import registry_for
     from adapters.registry import ModelRefError
+    from wan_tasks.intake import registry_for
 
     reg = registry_for(rsettings)
     with pytest.raises(ModelRefError, match="register it under wan-t2v"):
@@ -196,9 +209,9 @@ def test_canary_fraction_is_honoured_within_binomial_bounds_and_deterministic():
 
 
 def test_canary_jobs_use_the_challenger_and_never_share_a_batch(rsettings, tmp_path):
-    from wan_tasks.intake import validate
     from wan_tasks import plan
     from wan_tasks.generate import plan_batches
+    from wan_tasks.intake import validate
 
     reg, v2 = _registry(rsettings)
     reg.set_alias("wan-t2v", "challenger", v2)
@@ -230,8 +243,8 @@ def test_canary_jobs_use_the_challenger_and_never_share_a_batch(rsettings, tmp_p
 
 
 def test_a_canary_without_a_challenger_alias_is_refused_at_intake(rsettings, tmp_path):
-    from wan_tasks.intake import validate
     from governance.brief import BriefInvalid
+    from wan_tasks.intake import validate
 
     _registry(rsettings)  # no challenger alias set
     with pytest.raises(BriefInvalid) as e:
@@ -248,9 +261,8 @@ def test_moving_the_alias_mid_campaign_changes_nothing(rsettings, tmp_path):
     """Plan a campaign, move `champion`, then run it (and re-run it): every job and clip stays on the version
     resolved at plan time. A new brief version resolves the alias afresh."""
     from flows.campaign import campaign
-    from wan_tasks.intake import validate
     from wan_tasks import plan
-    from flows.tasks import freeze_models
+    from wan_tasks.intake import resolve_models, validate
 
     reg, v2 = _registry(rsettings)
     path = _brief(tmp_path, "frozen", items=2)
@@ -258,7 +270,7 @@ def test_moving_the_alias_mid_campaign_changes_nothing(rsettings, tmp_path):
     brief = validate(path, rsettings)
     with session_scope(engine) as s:
         brief_id = plan.record_brief(s, brief)
-    model, _ = freeze_models.fn(rsettings, brief_id, "acme")  # planned: resolved once
+    model, _ = resolve_models(rsettings, brief_id, "acme")  # planned: resolved once
     assert model.version == 1
     reg.set_alias("wan-t2v", "champion", v2)  # someone moves the alias mid-campaign
     first = campaign(str(path), rsettings)
@@ -340,7 +352,7 @@ def test_promote_is_refused_unless_the_last_evaluation_passed_and_override_is_au
         ev = s.scalar(select(AuditEvent).where(AuditEvent.action == "model.alias_override"))
         assert ev.actor == "maria" and ev.payload["reason"] == "launch date; QC reviewed by hand"
         assert any("QC pass rate" in p for p in ev.payload["overridden"])
-        assert audit.verify(s).ok
+        assert audit.verify_chain(s).ok
     # rollback: one step back, audited
     with session_scope(engine) as s:
         back = rollout.rollback(s, reg, "wan-t2v", "maria", "regression in the field")
@@ -456,7 +468,8 @@ def test_recall_finds_exactly_the_assets_of_a_version(catalog_url):
 def test_evaluate_flow_end_to_end_with_the_two_stand_ins(rsettings, tmp_path):
     from mlflow import MlflowClient
 
-    from flows.rollout import publish_evaluation, rollout_evaluate
+    from flows.rollout import rollout_evaluate
+    from wan_tasks.rollout_run import publish_evaluation
 
     reg, v2 = _registry(rsettings)
     golden = _brief(tmp_path, "golden-test", items=2, variants=2)
@@ -486,7 +499,7 @@ def test_evaluate_flow_end_to_end_with_the_two_stand_ins(rsettings, tmp_path):
         for i, p in enumerate(pairs):  # the reviewer prefers whatever is on the left
             rollout.record_vote(s, p.id, "left", "ann")
             rollout.record_vote(s, p.id, "left" if i else "right", "bob")
-    updated = publish_evaluation(rsettings, ev["id"])
+    updated = publish_evaluation(open_catalog(rsettings.catalog_db_url), rsettings, ev["id"])
     pref = updated["metrics"]["preference"]
     assert pref["votes"] == 8 and pref["win_rate"] is not None and pref["ci_low"] < pref["win_rate"] < pref["ci_high"]
     report = Path(updated["report"]).read_text()

@@ -7,12 +7,12 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from review_helpers import make_users, seed_campaign, sign_in
 from sqlalchemy import select
 
 from catalog.db import open_catalog, session_scope
 from catalog.models import AbPair, AbVote, AuditEvent, Campaign, Role, RolloutEvaluation
 from wan_tasks import rollout
-from review_helpers import make_users, seed_campaign, sign_in
 
 
 @pytest.fixture

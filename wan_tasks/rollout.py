@@ -41,9 +41,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog.models import (AbPair, AbVote, AliasMove, Asset, AssetKind, ClipStatus, GenerationJob, PromptItem,
-                            QcResult, ReviewTask, RolloutEvaluation)
 from catalog import audit
+from catalog.models import (
+    AbPair,
+    AbVote,
+    AliasMove,
+    Asset,
+    AssetKind,
+    ClipStatus,
+    GenerationJob,
+    PromptItem,
+    QcResult,
+    ReviewTask,
+    RolloutEvaluation,
+)
+from governance.qc import SPECS
 
 ARMS = ("champion", "challenger")
 NOT_RUN = "not run"
@@ -70,8 +82,6 @@ def wilson_interval(wins: int, n: int, z: float = Z95) -> tuple[float, float]:
 # --- metrics per arm --------------------------------------------------------------------------------------
 
 def _brand_and_semantic_checks() -> tuple[set[str], list[str]]:
-    from governance.checks import SPECS
-
     return ({s.name for s in SPECS if s.group == "brand"}, [s.name for s in SPECS if s.group == "semantic"])
 
 
@@ -225,7 +235,7 @@ class Gate(BaseModel):
     name: str | None = None
 
 
-class Policy(BaseModel):
+class GatePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = "rollout"
     gates: list[Gate] = Field(min_length=1)
@@ -235,7 +245,7 @@ class Policy(BaseModel):
 class LoadedPolicy:
     path: Path
     sha256: str
-    policy: Policy
+    policy: GatePolicy
 
 
 def load_policy(path: Path) -> LoadedPolicy:
@@ -249,7 +259,7 @@ def load_policy(path: Path) -> LoadedPolicy:
     except yaml.YAMLError as exc:
         raise RolloutError(f"{path}: not valid YAML: {exc}") from None
     try:
-        policy = Policy.model_validate(data if isinstance(data, dict) else {"gates": data})
+        policy = GatePolicy.model_validate(data if isinstance(data, dict) else {"gates": data})
     except ValidationError as exc:
         lines = [f"{path}:{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise RolloutError("\n".join(lines)) from None
@@ -276,7 +286,7 @@ def metric_value(metrics: dict[str, Any], pref: dict[str, Any], arm: str, metric
     return arm_metrics_[metric]
 
 
-def evaluate_gates(policy: Policy, metrics: dict[str, Any], pref: dict[str, Any]) -> tuple[list[dict], bool]:
+def evaluate_gates(policy: GatePolicy, metrics: dict[str, Any], pref: dict[str, Any]) -> tuple[list[dict], bool]:
     """Each gate: pass, fail, or not evaluated (a metric that was not run) — which counts as not passed."""
     out = []
     for g in policy.gates:
