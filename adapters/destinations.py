@@ -9,14 +9,17 @@ with the same sha256 does nothing. Nothing is ever deleted from the asset store.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from adapters import media
+import httpx
+
+from core import heavy
+from core.files import atomic_path, sha256_file, write_bytes_atomic
 
 
 class DeliveryError(OSError):
@@ -49,29 +52,16 @@ class LocalFolder:
 
     def deliver(self, src: Path, relpath: str, sha256: str) -> str:
         dest = Path(self.root) / relpath
-        if dest.exists() and media.sha256_file(dest) == sha256:
+        if dest.exists() and sha256_file(dest) == sha256:
             return str(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
-        try:
+        with atomic_path(dest) as tmp:
             shutil.copyfile(src, tmp)
-            if media.sha256_file(tmp) != sha256:
+            if sha256_file(tmp) != sha256:
                 raise DeliveryError(f"{dest}: checksum mismatch after copy")
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
         return str(dest)
 
     def put_bytes(self, relpath: str, data: bytes) -> str:
-        path = Path(self.root) / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return str(path)
+        return str(write_bytes_atomic(Path(self.root) / relpath, data))
 
 
 @dataclass
@@ -99,9 +89,7 @@ class S3Bucket:
     @property
     def fs(self) -> Any:
         if self._fs is None:
-            import s3fs
-
-            self._fs = s3fs.S3FileSystem(
+            self._fs = heavy.s3fs().S3FileSystem(
                 endpoint_url=self.endpoint_url, skip_instance_cache=True,
                 # one place retries: the publish task (recorded per attempt), not three layers deep
                 config_kwargs={"retries": {"max_attempts": 1, "mode": "standard"},
@@ -116,13 +104,11 @@ class S3Bucket:
         return f"s3://{self.bucket}/{self._key(relpath)}"
 
     def _head(self, key: str) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
         try:
             return self.fs.call_s3("head_object", Bucket=self.bucket, Key=key)
         except FileNotFoundError:
             return None
-        except ClientError as exc:
+        except heavy.botocore_errors().ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
@@ -160,12 +146,10 @@ class S3Bucket:
         return self.uri_for(relpath)
 
     def put_bytes(self, relpath: str, data: bytes) -> str:
-        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"wanflow-{uuid.uuid4().hex}.part"
-        try:
-            tmp.write_bytes(data)
-            return self.deliver(tmp, relpath, hashlib.sha256(data).hexdigest())
-        finally:
-            tmp.unlink(missing_ok=True)
+        with tempfile.NamedTemporaryFile(prefix="wanflow-", suffix=".part") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            return self.deliver(Path(tmp.name), relpath, hashlib.sha256(data).hexdigest())
 
     def keys(self) -> list[str]:
         """Every object key under the prefix (for checks and tests)."""
@@ -182,8 +166,6 @@ class Webhook:
     timeout: float = 10.0
 
     def notify(self, manifest: dict[str, Any], idempotency_key: str) -> int:
-        import httpx
-
         try:
             r = httpx.post(self.url, json=manifest, timeout=self.timeout,
                            headers={"Idempotency-Key": idempotency_key, "User-Agent": "wanflow"})

@@ -21,9 +21,9 @@ from pathlib import Path
 import ffmpeg
 from PIL import Image, ImageDraw, ImageFont
 
-from governance.delivery import AiLabel, DeliveryPolicy
 from adapters import media
 from adapters.media import MediaError, MediaInfo
+from governance.delivery import AiLabel, DeliveryPolicy
 from governance.renditions import PosterPreset, PreviewPreset, VideoPreset
 
 DEFAULT_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
@@ -115,7 +115,7 @@ def render_video(src: Path, dest: Path, preset: VideoPreset, policy: DeliveryPol
         v = v.filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color=policy.pad_color)
     v = v.filter("setsar", 1)
     label_info = None
-    with media.atomic_path(dest, f".{preset.extension}") as tmp:
+    with media.writing(dest) as tmp:
         png = tmp.with_name(f".{dest.name}.{uuid.uuid4().hex}.label.png")
         try:
             if policy.ai_label is not None and policy.ai_label.enabled:
@@ -148,7 +148,7 @@ def render_poster(rendition: Path, dest: Path, preset: PosterPreset) -> Path:
     """A JPEG of the frame at ``preset.at`` of a rendition (so it has the rendition's framing and label)."""
     image = media.read_frame(Path(rendition), preset.at)
     dest = Path(dest)
-    with media.atomic_path(dest, ".jpg") as tmp:
+    with media.writing(dest) as tmp:
         image.save(tmp, format="JPEG", quality=preset.quality)
     return dest
 
@@ -158,7 +158,7 @@ def render_preview(rendition: Path, dest: Path, preset: PreviewPreset) -> Path:
     dest = Path(dest)
     v = (ffmpeg.input(str(rendition), t=preset.seconds).video.filter("fps", fps=preset.fps)
          .filter("scale", preset.width, -2, flags="lanczos"))
-    with media.atomic_path(dest, f".{preset.format}") as tmp:
+    with media.writing(dest) as tmp:
         if preset.format == "webp":
             graph = v.output(str(tmp), f="webp", vcodec="libwebp_anim", loop=0, quality=75, an=None)
         else:

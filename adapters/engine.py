@@ -11,6 +11,7 @@ seed, so a clip is the same whether made alone or in a batch (within float round
 from __future__ import annotations
 
 import contextlib
+import resource
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageOps
+
+from core import heavy
 
 MAX_SEQUENCE_LENGTH = 512  # what WanPipeline.__call__ uses (encode_prompt's own default is 226)
 OnStep = Callable[[int, int], None]
@@ -87,8 +91,6 @@ def set_flow_shift(pipe: Any, shift: float | None) -> None:
 
 def prepare_image(path: str | Path, width: int, height: int):
     """The conditioning image, upright (EXIF), RGB, centre-cropped to the target aspect and resized to it."""
-    from PIL import Image, ImageOps
-
     with Image.open(path) as im:
         im = ImageOps.exif_transpose(im).convert("RGB")
         return ImageOps.fit(im, (width, height), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
@@ -119,48 +121,38 @@ class PeakMemory:
         self.kind = ""
 
     def __enter__(self) -> PeakMemory:
-        import torch
-
         if self.device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats(self.device)
+            heavy.torch().cuda.reset_peak_memory_stats(self.device)
         else:
             with contextlib.suppress(OSError):
                 Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak RSS to the current RSS
         return self
 
     def __exit__(self, *exc: object) -> None:
-        import torch
-
         if self.device.startswith("cuda"):
-            self.bytes, self.kind = int(torch.cuda.max_memory_allocated(self.device)), "cuda_max_allocated"
+            self.bytes, self.kind = int(heavy.torch().cuda.max_memory_allocated(self.device)), "cuda_max_allocated"
             return
         try:
             for line in Path("/proc/self/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     self.bytes, self.kind = int(line.split()[1]) * 1024, "rss_peak"
         except OSError:
-            import resource
-
             self.bytes, self.kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "rss_peak_process"
 
 
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize(device)
+        heavy.torch().cuda.synchronize(device)
 
 
-def generate_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | None = None,
-                   lora: Lora | None = None, embeds: tuple[Any, Any] | None = None) -> BatchResult:
+def run_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | None = None,
+              lora: Lora | None = None, embeds: tuple[Any, Any] | None = None) -> BatchResult:
     """Generate one clip per entry of ``params`` in one batch; returns uint8 frames and stage timings.
 
     ``embeds`` (prompt, negative prompt embeddings) skips text encoding: benchmarks of a pipeline built
     without its 5.7B-parameter text encoder.
     """
-    import torch
-    from diffusers.utils.torch_utils import get_module_execution_device
-
+    torch = heavy.torch()
     # 1. check inputs
     check_batch(params, pipe)
     p0, n = params[0], len(params)
@@ -195,7 +187,7 @@ def generate_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | 
         # 5. decode as WanPipeline.__call__ does after its loop, one sample at a time: the VAE's convolutions
         #    round differently at another batch size (up to 5e-5), and its activations are the largest
         vae = pipe.vae
-        latents = latents.to(get_module_execution_device(vae), dtype=vae.dtype)
+        latents = latents.to(heavy.diffusers().utils.torch_utils.get_module_execution_device(vae), dtype=vae.dtype)
         mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
         std = 1.0 / torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1).to(
             latents.device, latents.dtype)
@@ -213,8 +205,7 @@ def generate_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | 
 
 def reference_call(pipe: Any, p: GenerationParams) -> np.ndarray:
     """Plain ``pipe(...)`` with diffusers' defaults for everything we do not set: the bench's baseline."""
-    import torch
-
+    torch = heavy.torch()
     extra = {"image": prepare_image(p.image, p.width, p.height)} if p.image else {}
     out = pipe(prompt=p.prompt, negative_prompt=p.negative_prompt, height=p.height, width=p.width,
                num_frames=p.num_frames, num_inference_steps=p.steps, guidance_scale=p.guidance,

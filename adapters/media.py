@@ -15,7 +15,6 @@ import hashlib
 import math
 import os
 import struct
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ import ffmpeg
 import numpy as np
 from imageio_ffmpeg import get_ffmpeg_exe
 from PIL import Image, ImageDraw, ImageFont
+
+from core.files import atomic_path, sha256_file
 
 CLIP_CRF = 12
 RENDITION_CRF = 18
@@ -47,6 +48,10 @@ class MediaError(Exception):
         return f"{self.path}: {self.message}"
 
 
+class MediaWriteError(MediaError, OSError):
+    """A file could not be written (a full disk, a folder in the way): an I/O failure, retried like any OSError."""
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     """What a clip file is, as measured from the file itself."""
@@ -63,12 +68,6 @@ class MediaInfo:
     fps: float
     duration: float
     faststart: bool
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def frames_sha256(frames: np.ndarray) -> str:
@@ -131,27 +130,13 @@ def probe(path: Path) -> MediaInfo:
 
 
 @contextlib.contextmanager
-def atomic_path(dest: Path, suffix: str) -> Iterator[Path]:
-    """Yield a temp path beside ``dest`` (its folder is created); on success fsync and rename it
-    onto ``dest``, else remove it."""
-    dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp{suffix}")
+def writing(dest: Path) -> Iterator[Path]:
+    """:func:`core.files.atomic_path` for media files: a failure to write is a :class:`MediaError`."""
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            yield tmp
     except OSError as exc:
-        raise MediaError(dest, f"could not write: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
-        fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        raise MediaWriteError(dest, f"could not write: {exc}") from exc
 
 
 def _run_ffmpeg(stream: ffmpeg.nodes.OutputStream, dest: Path, data: bytes | None = None) -> None:
@@ -190,7 +175,7 @@ def write_clip(frames: np.ndarray, fps: int, dest: Path) -> MediaInfo:
     if not fps or fps <= 0:
         raise MediaError(dest, f"fps must be positive, got {fps!r}")
     t, h, w, _ = frames.shape
-    with atomic_path(dest, ".mp4") as tmp:
+    with writing(dest) as tmp:
         rgb = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
         # BT.709 matrix, limited range, tagged on the frames (output options alone lose primaries/trc);
         # PyAV, players and the renditions made from this clip all follow the tags.
@@ -239,7 +224,7 @@ def transcode_rendition(src: Path, dest: Path, aspect: str, fps: int | None = No
         video = video.filter("fps", fps=fps)
     else:
         extra["fps_mode"] = "passthrough"
-    with atomic_path(dest, ".mp4") as tmp:
+    with writing(dest) as tmp:
         graph = video.output(
             str(tmp), f="mp4", vcodec="libx264", pix_fmt="yuv420p", crf=RENDITION_CRF, preset=PRESET,
             movflags="+faststart", an=None, sn=None, dn=None, g=max(1, round(out_fps / 2)), bf=2,
@@ -279,7 +264,7 @@ def write_poster(src: Path, dest: Path, at: float = 0.5) -> Path:
     """Write a JPEG of the frame at fraction ``at`` of ``src`` to ``dest``, atomically."""
     image = read_frame(src, at)
     dest = Path(dest)
-    with atomic_path(dest, ".jpg") as tmp:
+    with writing(dest) as tmp:
         image.save(tmp, format="JPEG", quality=90)
     return dest
 
@@ -315,6 +300,6 @@ def contact_sheet(
         if labels is not None:
             draw.text((x + 2, y + thumb_height + 1), labels[i], fill=(235, 235, 235), font=font)
     dest = Path(dest)
-    with atomic_path(dest, ".png") as tmp:
+    with writing(dest) as tmp:
         sheet.save(tmp, format="PNG")
     return dest

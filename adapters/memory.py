@@ -19,6 +19,7 @@ On CPU a :class:`BudgetCard` simulates a card of a given size (it raises the sam
 from __future__ import annotations
 
 import enum
+import gc
 import json
 import re
 from collections import defaultdict
@@ -26,6 +27,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import psutil
+from safetensors import safe_open
+
+from core import heavy
 
 T = TypeVar("T")
 GIB = 1024**3
@@ -115,8 +121,6 @@ def _numel(shape: Iterable[int]) -> int:
 
 def footprint_from_folder(folder: Path, device: str) -> Footprint:
     """Read parameter counts from the safetensors headers and sizes from config.json; loads no weights."""
-    from safetensors import safe_open
-
     parts = {}
     for comp in COMPONENTS:
         files = sorted((folder / comp).glob("*.safetensors"))
@@ -224,12 +228,9 @@ class Card:
 
     def free_bytes(self, resident: int = 0) -> int:
         if self.device.startswith("cuda"):
-            import torch
-
+            torch = heavy.torch()
             free, _total = torch.cuda.mem_get_info(torch.device(self.device))
             return min(free, self.budget) if self.budget else free
-        import psutil
-
         return psutil.virtual_memory().available
 
     def check(self, need: int, what: str) -> None:
@@ -247,12 +248,10 @@ class BudgetCard(Card):
         return max(0, (self.budget or 0) - self.reserved - resident)
 
     def check(self, need: int, what: str) -> None:
-        import torch
-
         self.checks.append(what)
         free = self.free_bytes()
         if need > free:
-            raise torch.OutOfMemoryError(f"simulated card: {what} needs {need / GIB:.3f} GiB, "
+            raise heavy.torch().OutOfMemoryError(f"simulated card: {what} needs {need / GIB:.3f} GiB, "
                                          f"{free / GIB:.3f} GiB free of a {(self.budget or 0) / GIB:.3f} GiB budget")
 
 
@@ -267,7 +266,7 @@ def card_for(device: str, budget_gb: float | None) -> Card:
 
 def apply_policy(pipe: Any, policy: Policy, device: str) -> None:
     """Put a freshly loaded pipeline (all on CPU, no hooks) under ``policy`` for ``device``."""
-    import torch
+    torch = heavy.torch()
 
     tiled = policy != Policy.none
     if policy in (Policy.none, Policy.vae_tiling):
@@ -279,15 +278,13 @@ def apply_policy(pipe: Any, policy: Policy, device: str) -> None:
         streams = device.startswith("cuda")
         kw = dict(onload_device=torch.device(device), offload_device=torch.device("cpu"), offload_type=level,
                   use_stream=streams, num_blocks_per_group=1 if level == "block_level" else None)
-        from diffusers.hooks import apply_group_offloading
-
         for name, comp in pipe.components.items():
             if not isinstance(comp, torch.nn.Module):
                 continue
             if hasattr(comp, "enable_group_offload"):
                 comp.enable_group_offload(**kw)
             else:  # transformers models: name where their blocks are, or each would be one big group
-                apply_group_offloading(comp, block_modules=TRANSFORMERS_BLOCK_MODULES.get(type(comp).__name__), **kw)
+                heavy.diffusers().hooks.apply_group_offloading(comp, block_modules=TRANSFORMERS_BLOCK_MODULES.get(type(comp).__name__), **kw)
     if tiled:
         pipe.vae.enable_tiling()
     else:
@@ -295,11 +292,8 @@ def apply_policy(pipe: Any, policy: Policy, device: str) -> None:
 
 
 def free_device_memory() -> None:
-    import gc
-
-    import torch
-
     gc.collect()
+    torch = heavy.torch()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
@@ -307,7 +301,7 @@ def free_device_memory() -> None:
 def run_with_fallback(start: Policy, run: Callable[[Policy], T], card: Card,
                       need: Callable[[Policy], int]) -> tuple[T, Policy, list[dict[str, str]]]:
     """Run at ``start``; on out-of-memory retry one rung down the ladder. Returns (result, policy, attempts)."""
-    import torch
+    torch = heavy.torch()
 
     attempts: list[dict[str, str]] = []
     for policy in LADDER[LADDER.index(start):]:

@@ -21,12 +21,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adapters.engine import GenerationParams, OnStep, generate_batch
-from adapters.memory import BudgetCard, Card, Footprint, Policy, apply_policy, card_for, footprint_from_folder
-from adapters.memory import free_device_memory
+from adapters.engine import GenerationParams, OnStep, run_batch
+from adapters.memory import (
+    BudgetCard,
+    Card,
+    Footprint,
+    Policy,
+    apply_policy,
+    card_for,
+    footprint_from_folder,
+    free_device_memory,
+)
 from adapters.random_weights import is_random, refuse
-from adapters.standins import (TINY_I2V_LABEL, TINY_I2V_VARIANT, TINY_LABEL, TINY_VARIANT,  # noqa: F401
-                                build_tiny_i2v_model, build_tiny_model, quiet)
+from adapters.standins import (  # noqa: F401
+    TINY_I2V_LABEL,
+    TINY_I2V_VARIANT,
+    TINY_LABEL,
+    TINY_VARIANT,
+    build_tiny_i2v_model,
+    build_tiny_model,
+    quiet,
+)
+from core import heavy
 from governance.variants import PRESETS, UnknownVariant, preset_for
 
 if TYPE_CHECKING:
@@ -66,14 +82,13 @@ def resolve_source(source: str | Path, variant: str | None = None, offline: bool
                 f"no diffusers-format Wan pipeline at {path} (model_index.json missing). Download real weights "
                 f"with, e.g.:\n  huggingface-cli download {_repo_for(variant)} --local-dir {path}")
         return path
-    from huggingface_hub import constants, snapshot_download
-
-    offline = constants.HF_HUB_OFFLINE if offline is None else offline
+    hub = heavy.huggingface_hub()
+    offline = hub.constants.HF_HUB_OFFLINE if offline is None else offline
     try:
-        return Path(snapshot_download(text, revision=revision, local_files_only=offline))
+        return Path(hub.snapshot_download(text, revision=revision, local_files_only=offline))
     except Exception as exc:  # noqa: BLE001 - any hub failure becomes the same clear message
         raise ModelNotFound(
-            f"{text} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}){' and HF_HUB_OFFLINE is set' if offline else ''}"
+            f"{text} is not in the Hugging Face cache ({hub.constants.HF_HUB_CACHE}){' and HF_HUB_OFFLINE is set' if offline else ''}"
             f" ({type(exc).__name__}). Download it with:\n  huggingface-cli download {text} --local-dir "
             f"/models/{text.split('/')[-1].lower()}\nand register that folder.") from None
 
@@ -116,10 +131,8 @@ def weight_files(folder: Path) -> tuple[str, dict[str, dict[str, Any]]]:
 
 
 def resolve_device(device: str = "auto") -> str:
-    import torch
-
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if heavy.torch().cuda.is_available() else "cpu"
     return device
 
 
@@ -128,21 +141,16 @@ def dtype_name(device: str) -> str:
 
 
 def _load(folder: Path, device: str) -> DiffusionPipeline:
-    import torch
-    import diffusers
-    from diffusers import AutoencoderKLWan
-
+    torch, diffusers = heavy.torch(), heavy.diffusers()
     quiet()
     name = json.loads((folder / "model_index.json").read_text()).get("_class_name")
     if name not in PIPELINE_CLASSES:
         raise ModelNotFound(f"{folder} holds a {name}, not a Wan 2.1 pipeline ({', '.join(PIPELINE_CLASSES)})")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    kw: dict[str, Any] = {"vae": AutoencoderKLWan.from_pretrained(folder, subfolder="vae", dtype=torch.float32,
+    kw: dict[str, Any] = {"vae": diffusers.AutoencoderKLWan.from_pretrained(folder, subfolder="vae", dtype=torch.float32,
                                                                  local_files_only=True)}
     if (folder / "image_encoder").exists():
-        from transformers import CLIPVisionModel
-
-        kw["image_encoder"] = CLIPVisionModel.from_pretrained(folder, subfolder="image_encoder", dtype=torch.float32,
+        kw["image_encoder"] = heavy.transformers().CLIPVisionModel.from_pretrained(folder, subfolder="image_encoder", dtype=torch.float32,
                                                               local_files_only=True)
     pipe = getattr(diffusers, name).from_pretrained(folder, dtype=dtype, local_files_only=True, **kw)
     pipe.set_progress_bar_config(disable=True)
@@ -254,5 +262,5 @@ def policy_of(pipe: Any) -> Policy | None:
 
 def generate_frames(pipe: Any, p: GenerationParams, on_step: OnStep | None = None) -> tuple[np.ndarray, dict]:
     """One clip: uint8 frames (T, H, W, 3) and its stage timings."""
-    result = generate_batch(pipe, [p], on_step=on_step)
+    result = run_batch(pipe, [p], on_step=on_step)
     return result.frames[0], result.timings

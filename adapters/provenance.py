@@ -15,11 +15,19 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
-import uuid
+import shutil
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from c2pa import Builder, C2paError, C2paSignerInfo, C2paSigningAlg, Context, Reader, Signer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from core.files import atomic_path, write_bytes_atomic
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 LINEAGE_LABEL = "org.wanflow.lineage"
@@ -47,7 +55,7 @@ class SigningConfig:
 
 
 @dataclass(frozen=True)
-class Claim:
+class Credentials:
     """What a deliverable's manifest says about it."""
 
     title: str
@@ -85,7 +93,7 @@ def sidecar_path(path: Path) -> Path:
     return Path(path).with_suffix(".c2pa")
 
 
-def _manifest(claim: Claim, fmt: str) -> dict[str, Any]:
+def _manifest(claim: Credentials, fmt: str) -> dict[str, Any]:
     return {
         "claim_generator_info": [{"name": "wanflow", "version": _version()}],
         "title": claim.title,
@@ -103,8 +111,6 @@ def _manifest(claim: Claim, fmt: str) -> dict[str, Any]:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("wanflow")
     except PackageNotFoundError:
@@ -112,8 +118,6 @@ def _version() -> str:
 
 
 def _signer(cfg: SigningConfig):  # noqa: ANN202 — c2pa.Signer
-    from c2pa import C2paSignerInfo, C2paSigningAlg, Signer
-
     cfg.check()
     alg = getattr(C2paSigningAlg, cfg.alg.upper(), None)
     if alg is None:
@@ -122,19 +126,16 @@ def _signer(cfg: SigningConfig):  # noqa: ANN202 — c2pa.Signer
     return Signer.from_info(info)
 
 
-def sign(src: Path, dest: Path, claim: Claim, ingredient: Path, cfg: SigningConfig) -> dict[str, Any]:
+def sign(src: Path, dest: Path, claim: Credentials, ingredient: Path, cfg: SigningConfig) -> dict[str, Any]:
     """Write ``src`` signed to ``dest`` (atomically; for WebM a copy plus a sidecar). Returns a record
     for the catalog: status, binding, manifest label, signer."""
-    from c2pa import Builder, C2paError
-
     src, dest = Path(src), Path(dest)
     suffix = dest.suffix.lower()
     if suffix not in MIME:
         raise ProvenanceError(f"{dest}: no C2PA binding for {suffix!r} files")
     fmt = MIME[suffix]
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.sign{suffix}")
     try:
-        with _signer(cfg) as signer, Builder(_manifest(claim, fmt)) as builder:
+        with atomic_path(dest) as tmp, _signer(cfg) as signer, Builder(_manifest(claim, fmt)) as builder:
             with open(ingredient, "rb") as f:
                 builder.add_ingredient({"title": Path(ingredient).name, "relationship": "componentOf"},
                                        MIME.get(Path(ingredient).suffix.lower(), "video/mp4"), f)
@@ -142,19 +143,13 @@ def sign(src: Path, dest: Path, claim: Claim, ingredient: Path, cfg: SigningConf
                 builder.set_no_embed()
                 with open(src, "rb") as s:
                     manifest_bytes = builder.sign(signer, fmt, s, io.BytesIO())
-                _write_atomic(sidecar_path(dest), manifest_bytes)
-                with open(src, "rb") as s, open(tmp, "wb") as d:
-                    d.write(s.read())
+                write_bytes_atomic(sidecar_path(dest), manifest_bytes)
+                shutil.copyfile(src, tmp)
             else:
                 with open(src, "rb") as s, open(tmp, "w+b") as d:
                     builder.sign(signer, fmt, s, d)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
     except C2paError as exc:
         raise ProvenanceError(f"{dest}: C2PA signing failed: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     v = verify(dest)
     if not v.ok or not v.ai_generated:
         raise ProvenanceError(f"{dest}: signed file does not verify: {v.state} {v.failures}")
@@ -163,22 +158,11 @@ def sign(src: Path, dest: Path, claim: Claim, ingredient: Path, cfg: SigningConf
             "sidecar": str(sidecar_path(dest)) if suffix in SIDECAR_ONLY else None}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def verify(path: Path, trust_anchors: Path | None = None) -> Verification:
     """Read and validate a file's C2PA manifest (embedded, or the ``.c2pa`` sidecar beside it).
 
     With ``trust_anchors`` (PEM), a signer chaining to one of them is ``Trusted``; without, a valid
     signature reads ``Valid`` and an untrusted signer is not counted as a failure."""
-    from c2pa import C2paError, Context, Reader
-
     path = Path(path)
     fmt = MIME.get(path.suffix.lower(), "application/octet-stream")
     sidecar = sidecar_path(path) if sidecar_path(path).is_file() and path.suffix.lower() in SIDECAR_ONLY else None
@@ -221,11 +205,6 @@ def make_dev_ca(folder: Path) -> SigningConfig:
     key_path, chain_path, root_path = folder / "dev-signer.key", folder / "dev-signer-chain.pem", folder / "dev-root-ca.pem"
     if key_path.is_file() and chain_path.is_file() and root_path.is_file():
         return SigningConfig(key=key_path, cert_chain=chain_path)
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
     def name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "wanflow DEVELOPMENT (not for production)"),
                           x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -255,10 +234,10 @@ def make_dev_ca(folder: Path) -> SigningConfig:
             .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(root_path, root.public_bytes(pem))
-    _write_atomic(chain_path, leaf.public_bytes(pem) + root.public_bytes(pem))
-    _write_atomic(key_path, key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    os.chmod(key_path, 0o600)
+    write_bytes_atomic(root_path, root.public_bytes(pem))
+    write_bytes_atomic(chain_path, leaf.public_bytes(pem) + root.public_bytes(pem))
+    write_bytes_atomic(key_path, key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.chmod(0o600)
     return SigningConfig(key=key_path, cert_chain=chain_path)
 
 

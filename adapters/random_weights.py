@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from governance.variants import (IMAGE_ENCODER_VIT_H_14, TEXT_ENCODER_UMT5_XXL, VAE_WAN21, Preset, UnknownVariant,
-                                preset_for)
+from adapters.standins import byte_level_tokenizer, clip_image_processor
+from core import heavy
+from governance.variants import (
+    IMAGE_ENCODER_VIT_H_14,
+    TEXT_ENCODER_UMT5_XXL,
+    VAE_WAN21,
+    Preset,
+    UnknownVariant,
+    preset_for,
+)
 
 RANDOM_SOURCE = "random-weights:"  # a registry source or variant marked so is refused for campaigns
 REFUSAL = ("{what} is random-weights mode (real {variant} architecture, random weights): for benchmarks and "
@@ -44,33 +52,24 @@ def random_components(variant: str, seed: int = 0, device: str = "meta",
 
     ``text_encoder=False`` leaves out umT5-XXL (5.7B parameters): callers then pass prompt embeddings.
     """
-    import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    from adapters.standins import byte_level_tokenizer
-
+    torch, diffusers, transformers = heavy.torch(), heavy.diffusers(), heavy.transformers()
     preset = _real_preset(variant)
     parts: dict[str, Any] = {}
     with torch.device(device):
         torch.manual_seed(seed)
-        parts["transformer"] = WanTransformer3DModel(**preset.transformer)
+        parts["transformer"] = diffusers.WanTransformer3DModel(**preset.transformer)
         torch.manual_seed(seed + 1)
-        parts["vae"] = AutoencoderKLWan(**VAE_WAN21)
+        parts["vae"] = diffusers.AutoencoderKLWan(**VAE_WAN21)
         torch.manual_seed(seed + 2)
-        parts["text_encoder"] = UMT5EncoderModel(UMT5Config(**TEXT_ENCODER_UMT5_XXL)) if text_encoder else None
+        parts["text_encoder"] = transformers.UMT5EncoderModel(transformers.UMT5Config(**TEXT_ENCODER_UMT5_XXL)) if text_encoder else None
         if preset.task == "i2v":
-            from transformers import CLIPVisionConfig, CLIPVisionModel
-
             torch.manual_seed(seed + 3)
-            parts["image_encoder"] = CLIPVisionModel(CLIPVisionConfig(**IMAGE_ENCODER_VIT_H_14))
+            parts["image_encoder"] = transformers.CLIPVisionModel(transformers.CLIPVisionConfig(**IMAGE_ENCODER_VIT_H_14))
     # The real tokenizer (google/umt5-xxl) is a download; byte-level ids (< 259) are valid umT5 ids.
     parts["tokenizer"] = byte_level_tokenizer() if text_encoder else None
-    parts["scheduler"] = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+    parts["scheduler"] = diffusers.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
                                                  num_train_timesteps=1000, flow_shift=preset.flow_shift_480p)
     if preset.task == "i2v":
-        from adapters.standins import clip_image_processor
-
         parts["image_processor"] = clip_image_processor(IMAGE_ENCODER_VIT_H_14["image_size"])
     return parts
 
@@ -78,15 +77,14 @@ def random_components(variant: str, seed: int = 0, device: str = "meta",
 def build_random_pipeline(variant: str, seed: int = 0, device: str = "cpu", dtype: Any = None,
                           text_encoder: bool = True) -> Any:
     """A WanPipeline / WanImageToVideoPipeline with the real architecture and seeded random weights."""
-    from diffusers import WanImageToVideoPipeline, WanPipeline
-
+    diffusers = heavy.diffusers()
     preset = _real_preset(variant)
     parts = random_components(variant, seed, device, text_encoder)
     if dtype is not None and device != "meta":
         for name in ("transformer", "text_encoder"):
             if parts.get(name) is not None:
                 _cast(parts[name], dtype)
-    cls = WanImageToVideoPipeline if preset.task == "i2v" else WanPipeline
+    cls = diffusers.WanImageToVideoPipeline if preset.task == "i2v" else diffusers.WanPipeline
     pipe = cls(**parts)
     pipe.set_progress_bar_config(disable=True)
     pipe._wanflow_random_weights = f"{RANDOM_SOURCE}{preset.name}?seed={seed}"  # noqa: SLF001 - a label for reports
@@ -95,8 +93,7 @@ def build_random_pipeline(variant: str, seed: int = 0, device: str = "cpu", dtyp
 
 def _cast(module: Any, dtype: Any) -> None:
     """Cast to ``dtype`` but keep the modules the model class wants in float32 (as from_pretrained does)."""
-    import torch
-
+    torch = heavy.torch()
     if dtype == torch.float32:
         return
     keep = set(getattr(module, "_keep_in_fp32_modules", None) or [])

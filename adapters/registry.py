@@ -16,31 +16,31 @@ Random-weights mode (benchmarks only) is refused here, both when registering and
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapters.memory import Policy, Shape, estimate_peak, footprint_from_folder
 from adapters.pipelines import resolve_source, weight_files
 from adapters.random_weights import is_random, refuse
 from adapters.standins import BUILDERS, LABELS, TINY_I2V_VARIANT, TINY_VARIANT
+from adapters.tracking import mlflow_client
+from core import heavy
+from governance.model_refs import (
+    ALIAS_RE,
+    BOOTSTRAP_ALIAS,
+    REGISTERED_MODELS,
+    TASK_OF,
+    ModelRefError,
+    parse_ref,
+)
 from governance.variants import PRESETS, UnknownVariant, preset_for
 
-REGISTERED_MODELS = ("wan-t2v", "wan-i2v")
-BOOTSTRAP_ALIAS = "champion"
 BOOTSTRAP = {"wan-t2v": TINY_VARIANT, "wan-i2v": TINY_I2V_VARIANT}  # what a fresh store gets, per model name
-ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-CHALLENGER_ALIAS = "challenger"
-TASK_OF = {"wan-t2v": "t2v", "wan-i2v": "i2v"}
 TAG_CHUNK = 4000  # MLflow caps a tag value (5000 chars); the per-file digests are split over numbered tags
-REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?:@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>[1-9][0-9]*))$")
 
 
 SERVER_PATH_SCHEME = "wanflow-path://"
-
-
-class ModelRefError(ValueError):
-    """A model reference that is malformed or names nothing in the registry."""
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,9 @@ class ResolvedModel:
         return PRESETS[self.variant].label if self.variant in PRESETS else self.variant
 
 
-def parse_ref(ref: str) -> tuple[str, str | None, int | None]:
-    """`wan-t2v@champion` → (name, alias, None); `wan-t2v/3` → (name, None, 3)."""
-    m = REF_RE.match(ref or "")
-    if not m:
-        raise ModelRefError(f"malformed model ref {ref!r}: use '<name>@<alias>' or '<name>/<version>'")
-    if m["name"] not in REGISTERED_MODELS:
-        raise ModelRefError(f"unknown model name {m['name']!r} (known: {', '.join(REGISTERED_MODELS)})")
-    return m["name"], m["alias"], int(m["version"]) if m["version"] else None
+def mlflow_error() -> type[Exception]:
+    """MLflow's exception class (MLflow itself is imported on first use, through core.heavy)."""
+    return heavy.mlflow().exceptions.MlflowException
 
 
 class Registry:
@@ -90,8 +85,6 @@ class Registry:
     @property
     def client(self):
         if self._client is None:
-            from adapters.tracking import mlflow_client
-
             self._client = mlflow_client(self.tracking_uri)
         return self._client
 
@@ -114,12 +107,10 @@ class Registry:
         bootstrap = BOOTSTRAP.get(name) if alias == BOOTSTRAP_ALIAS else None
         if not self._store_exists():
             return bootstrap
-        from mlflow.exceptions import MlflowException
-
         try:
             mv = (self.client.get_model_version_by_alias(name, alias) if alias
                   else self.client.get_model_version(name, str(version)))
-        except MlflowException:
+        except mlflow_error():
             return bootstrap if not self._has_versions_safe(name) else None
         _refuse_random(ref, mv)
         return mv.tags.get("variant", "unknown")
@@ -139,8 +130,6 @@ class Registry:
 
         Returns (version, created). Weights already registered (same folder digest) give back that version.
         """
-        from mlflow.exceptions import MlflowException
-
         if name not in REGISTERED_MODELS:
             raise ModelRefError(f"unknown model name {name!r} (known: {', '.join(REGISTERED_MODELS)})")
         if is_random(str(source)) or is_random(variant):
@@ -159,7 +148,7 @@ class Registry:
         digest, files = weight_files(folder)
         try:
             self.client.get_registered_model(name)
-        except MlflowException:
+        except mlflow_error():
             self.client.create_registered_model(name, description=f"Wan {name} versions managed by wanflow")
         for mv in self.client.search_model_versions(f"name='{name}'"):
             if mv.tags.get("weights_sha256") == digest:
@@ -190,23 +179,19 @@ class Registry:
 
     def aliases(self, name: str) -> dict[str, int]:
         """alias → version for a registered model (empty if it does not exist)."""
-        from mlflow.exceptions import MlflowException
-
         try:
             rm = self.client.get_registered_model(name)
-        except MlflowException:
+        except mlflow_error():
             return {}
         return {a: int(v) for a, v in (rm.aliases or {}).items()}
 
     def set_alias(self, name: str, alias: str, version: int) -> int | None:
         """Point `name@alias` at `version`; returns the version it pointed at before (None if unset)."""
-        from mlflow.exceptions import MlflowException
-
         if not ALIAS_RE.match(alias or ""):
             raise ModelRefError(f"alias {alias!r}: letters, digits, '-' and '_' only (e.g. champion, acme-champion)")
         try:
             self.client.get_model_version(name, str(version))
-        except MlflowException:
+        except mlflow_error():
             raise ModelRefError(f"{name}/{version} is not in the registry") from None
         before = self.aliases(name).get(alias)
         self.client.set_registered_model_alias(name, alias, str(version))
@@ -220,14 +205,12 @@ class Registry:
 
     def versions(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every version (of `name`, or of every Wan model) with its aliases and tags, oldest first."""
-        from mlflow.exceptions import MlflowException
-
         rows = []
         names = [name] if name else [rm.name for rm in self.client.search_registered_models()]
         for n in names:
             try:
                 mvs = self.client.search_model_versions(f"name='{n}'")
-            except MlflowException:
+            except mlflow_error():
                 continue
             aliases = self.aliases(n)
             for mv in sorted(mvs, key=lambda m: int(m.version)):
@@ -256,11 +239,9 @@ class Registry:
         self.client.set_registered_model_alias(name, BOOTSTRAP_ALIAS, str(version))
 
     def _has_versions_safe(self, name: str) -> bool:
-        from mlflow.exceptions import MlflowException
-
         try:
             return self._has_versions(name)
-        except MlflowException:
+        except mlflow_error():
             return False
 
     def resolve(self, ref: str, brand: str | None = None) -> ResolvedModel:
@@ -268,15 +249,13 @@ class Registry:
 
         With a brand, `NAME@champion` honours the brand's pin `NAME@<brand>-champion` when one is set.
         """
-        from mlflow.exceptions import MlflowException
-
         name, alias, version = parse_ref(ref)
         if alias and brand and f"{brand}-{alias}" in self.aliases(name):
             alias, ref = f"{brand}-{alias}", f"{name}@{brand}-{alias}"
         try:
             mv = (self.client.get_model_version_by_alias(name, alias) if alias
                   else self.client.get_model_version(name, str(version)))
-        except MlflowException as e:
+        except mlflow_error() as e:
             raise ModelRefError(f"model {ref!r} is not in the registry ({e.error_code})") from None
         _refuse_random(ref, mv)
         return ResolvedModel(
@@ -298,8 +277,6 @@ def _vram_tags(folder: Path, preset) -> dict[str, str]:  # noqa: ANN001 - govern
     ``vram_gb_published`` is the Wan authors' figure where there is one; the estimates come from the memory
     model over this folder's safetensors headers (no offload, and the least with block-level group offload).
     """
-    from adapters.memory import Policy, Shape, estimate_peak, footprint_from_folder
-
     tags = {"vram_gb_published": f"{preset.published_min_memory_gb}" if preset.published_min_memory_gb else "none"}
     w, h = (preset.sizes or ((832, 480),))[0]
     try:

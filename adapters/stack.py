@@ -18,6 +18,8 @@ and ``status`` checks each one's process and health URL. ``env.sh`` holds the va
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -25,12 +27,17 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
+from sqlalchemy import Connection, create_engine, text
+
+from catalog.db import upgrade
+from core.files import write_text_atomic
 
 STATE = "stack.json"
 
@@ -70,26 +77,32 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _create_database(cfg: StackConfig, name: str) -> None:
-    import psycopg
+@contextlib.contextmanager
+def _server(cfg: StackConfig) -> Iterator[Connection]:
+    """An autocommit connection to the server's `postgres` database (CREATE/DROP DATABASE run outside a transaction)."""
+    engine = create_engine(f"postgresql+psycopg://{cfg.pg.split('://', 1)[1].rstrip('/')}/postgres",
+                           isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
-    with psycopg.connect(f"{cfg.pg.rstrip('/')}/postgres", autocommit=True, connect_timeout=5) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (f"{cfg.db_prefix}_{name}",)).fetchone():
-            conn.execute(f'CREATE DATABASE "{cfg.db_prefix}_{name}"')
+
+def _create_database(cfg: StackConfig, name: str) -> None:
+    with _server(cfg) as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": f"{cfg.db_prefix}_{name}"}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{cfg.db_prefix}_{name}"'))
 
 
 def drop_databases(cfg: StackConfig) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{cfg.pg.rstrip('/')}/postgres", autocommit=True, connect_timeout=5) as conn:
+    with _server(cfg) as conn:
         for name in ("catalog", "mlflow", "prefect"):
-            conn.execute(f'DROP DATABASE IF EXISTS "{cfg.db_prefix}_{name}" WITH (FORCE)')
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{cfg.db_prefix}_{name}" WITH (FORCE)'))
 
 
 def _prefect_db(cfg: StackConfig) -> str:
-    try:
-        import asyncpg  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("asyncpg") is None:
         return f"sqlite+aiosqlite:///{cfg.folder / 'prefect' / 'prefect.db'}"
     _create_database(cfg, "prefect")
     return cfg.db_url("prefect", "asyncpg")
@@ -145,9 +158,8 @@ def _healthy(url: str | None, timeout: float = 2.0) -> bool:
     if url is None:
         return True
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status == 200
-    except OSError:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
         return False
 
 
@@ -164,11 +176,8 @@ def _start(svc: Service, cfg: StackConfig, env: dict[str, str]) -> None:
 
 
 def _save(cfg: StackConfig, svcs: list[Service]) -> None:
-    path = cfg.folder / STATE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"config": {k: str(v) for k, v in asdict(cfg).items()},
-                               "services": [asdict(s) for s in svcs]}, indent=2))
-    tmp.replace(path)
+    write_text_atomic(cfg.folder / STATE, json.dumps({"config": {k: str(v) for k, v in asdict(cfg).items()},
+                                                     "services": [asdict(s) for s in svcs]}, indent=2))
 
 
 def load(folder: Path) -> list[Service]:
@@ -193,8 +202,6 @@ def _wait(svcs: list[Service], timeout: float) -> list[str]:
 
 def up(cfg: StackConfig, timeout: float = 180.0) -> list[dict[str, Any]]:
     """Start the stack (refused if one recorded in the folder is still running). Returns its status."""
-    from catalog.db import upgrade
-
     if any(_alive(s) for s in load(cfg.folder)):
         raise RuntimeError(f"a stack is already running from {cfg.folder / STATE}: `wanflow stack down` first")
     cfg.folder.mkdir(parents=True, exist_ok=True)

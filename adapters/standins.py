@@ -10,11 +10,13 @@ stand-ins everywhere; never a substitute for Wan 1.3B or 14B.
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+from core import heavy
+from core.files import atomic_path
 
 TINY_VARIANT = "wan-tiny"
 TINY_I2V_VARIANT = "wan-tiny-i2v"
@@ -38,108 +40,85 @@ TINY_CLIP = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_
 
 def quiet() -> None:
     """No per-file progress bars from diffusers/transformers: the CLI draws its own progress."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
+    heavy.diffusers().utils.logging.disable_progress_bar()
+    heavy.transformers().utils.logging.disable_progress_bar()
 
 
 def byte_level_tokenizer():
     """A byte-level BPE with no merges: every character (Japanese included) maps to byte tokens, never <unk>."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     specials = ["<pad>", "</s>", "<unk>"]
     vocab = {tok: i for i, tok in enumerate(specials + sorted(alphabet))}
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(
+    return heavy.transformers().PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
     )
 
 
 def clip_image_processor(side: int):
     """CLIP preprocessing (resize shortest edge, centre crop, CLIP mean/std) for a ``side``-pixel encoder."""
-    try:  # transformers 5: the PIL backend by name (the default one needs torchvision)
-        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
-    except ImportError:  # pragma: no cover - transformers 4
-        from transformers import CLIPImageProcessor
-
-    return CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
+    transformers = heavy.transformers()
+    # transformers 5: the PIL backend by name (the default one needs torchvision); transformers 4: the only one
+    processor = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
+    return processor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
 
 
 def _components(seed: int, transformer_config: dict[str, Any]) -> dict[str, Any]:
-    import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
-
+    torch, diffusers, transformers = heavy.torch(), heavy.diffusers(), heavy.transformers()
     tokenizer = byte_level_tokenizer()
     torch.manual_seed(seed)
-    text_encoder = UMT5EncoderModel(
-        UMT5Config(
+    text_encoder = transformers.UMT5EncoderModel(
+        transformers.UMT5Config(
             vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
             relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
         )
     )
     torch.manual_seed(seed + 1)
-    vae = AutoencoderKLWan(
+    vae = diffusers.AutoencoderKLWan(
         base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
     )
     torch.manual_seed(seed + 2)
-    transformer = WanTransformer3DModel(**transformer_config)
+    transformer = diffusers.WanTransformer3DModel(**transformer_config)
     return dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
-                scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), transformer=transformer)
+                scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0), transformer=transformer)
 
 
 def _save(pipe: Any, dest: Path, label: str, seed: int) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(dest) as tmp:
         pipe.save_pretrained(tmp)
         (tmp / "WANFLOW_STANDIN.txt").write_text(label + f"\nweights seed: {seed}\n")
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
 def build_tiny_model(dest: Path, seed: int = 0) -> Path:
     """Build `wan-tiny` (WanPipeline) with seeded random weights and save it at ``dest`` (atomically). Offline."""
-    from diffusers import WanPipeline
-
     if (dest / "model_index.json").exists():
         return dest
     quiet()
-    return _save(WanPipeline(**_components(seed, TINY_TRANSFORMER)), dest, TINY_LABEL, seed)
+    return _save(heavy.diffusers().WanPipeline(**_components(seed, TINY_TRANSFORMER)), dest, TINY_LABEL, seed)
 
 
 def build_tiny_large_model(dest: Path, seed: int = 0) -> Path:
     """Build `wan-tiny-large` (WanPipeline, a larger tiny transformer) with seeded random weights. Offline."""
-    from diffusers import WanPipeline
-
     if (dest / "model_index.json").exists():
         return dest
     quiet()
-    return _save(WanPipeline(**_components(seed, TINY_LARGE_TRANSFORMER)), dest, TINY_LARGE_LABEL, seed)
+    return _save(heavy.diffusers().WanPipeline(**_components(seed, TINY_LARGE_TRANSFORMER)), dest, TINY_LARGE_LABEL, seed)
 
 
 def build_tiny_i2v_model(dest: Path, seed: int = 0) -> Path:
     """Build `wan-tiny-i2v` (WanImageToVideoPipeline + a tiny CLIP vision encoder from config). Offline."""
-    import torch
-    from diffusers import WanImageToVideoPipeline
-    from transformers import CLIPVisionConfig, CLIPVisionModel
-
     if (dest / "model_index.json").exists():
         return dest
     quiet()
     parts = _components(seed, TINY_I2V_TRANSFORMER)
-    torch.manual_seed(seed + 3)
-    image_encoder = CLIPVisionModel(CLIPVisionConfig(**TINY_CLIP))
-    pipe = WanImageToVideoPipeline(**parts, image_encoder=image_encoder,
+    transformers = heavy.transformers()
+    heavy.torch().manual_seed(seed + 3)
+    image_encoder = transformers.CLIPVisionModel(transformers.CLIPVisionConfig(**TINY_CLIP))
+    pipe = heavy.diffusers().WanImageToVideoPipeline(**parts, image_encoder=image_encoder,
                                    image_processor=clip_image_processor(TINY_CLIP["image_size"]))
     return _save(pipe, dest, TINY_I2V_LABEL, seed)
 
@@ -154,22 +133,15 @@ def build_tiny_lora(model_folder: Path, dest: Path, seed: int = 0, rank: int = 4
 
     Its weights are random (``init_lora_weights=False``), so that loading it visibly changes the clips.
     """
-    import torch
-    from diffusers import WanTransformer3DModel
-    from diffusers.loaders import WanLoraLoaderMixin
-    from peft import LoraConfig, get_peft_model_state_dict
-
+    diffusers, peft = heavy.diffusers(), heavy.peft()
     if (dest / "pytorch_lora_weights.safetensors").exists():
         return dest
     quiet()
-    transformer = WanTransformer3DModel.from_pretrained(model_folder, subfolder="transformer", local_files_only=True)
-    torch.manual_seed(seed)
-    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+    transformer = diffusers.WanTransformer3DModel.from_pretrained(model_folder, subfolder="transformer", local_files_only=True)
+    heavy.torch().manual_seed(seed)
+    transformer.add_adapter(peft.LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
                                        target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        WanLoraLoaderMixin.save_lora_weights(tmp, transformer_lora_layers=get_peft_model_state_dict(transformer))
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_path(dest) as tmp:
+        diffusers.loaders.WanLoraLoaderMixin.save_lora_weights(
+            tmp, transformer_lora_layers=peft.get_peft_model_state_dict(transformer))
     return dest

@@ -56,13 +56,13 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="wanflow-bench-"))
     os.environ["WANFLOW_HOME"] = str(home)
-    import flows  # noqa: F401 — sets the quiet defaults and the Prefect home
     from sqlalchemy import select
 
+    import flows  # noqa: F401 — sets the quiet defaults and the Prefect home
     from catalog.db import open_catalog, session_scope
     from catalog.models import GenerationJob
-    from flows.campaign import campaign
     from core.settings import Settings
+    from flows.campaign import campaign
 
     settings = Settings(home=home, catalog_url=args.catalog_url)
     warm = write_brief(home / "warm", 1, args.width, args.height, args.frames, args.steps)

@@ -68,10 +68,10 @@ def simulated(gen_s: float, write: bool):
 
     import numpy as np
 
+    from adapters import media
     from catalog import claims
     from catalog.db import session_scope
     from catalog.models import Asset, AssetKind, GenerationJob
-    from adapters import media
 
     def generate_jobs(engine, job_ids, assets_dir, opts, on_step=None, claim=None):  # noqa: ANN001
         out = []
@@ -119,12 +119,12 @@ def overhead(engine, settings, n: int, slot: str) -> dict:
 
 
 def busy_fraction(engine, settings, clips: int, gen_s: float, slot: str) -> dict:
+    from adapters.encode import render_video
     from catalog.db import session_scope
     from catalog.models import Asset
     from governance.delivery import DeliveryPolicy
-    from adapters.encode import render_video
     from governance.renditions import load_presets
-    from governance.qc import evaluate
+    from wan_tasks.quality import evaluate
 
     preset = next(p for p in load_presets().video if p.width == 1280)
     campaign = f"busy-{clips}-{int(time.time() * 1000)}"
@@ -172,8 +172,8 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from catalog.db import open_catalog
-    from flows.shard import ensure_slots
     from core.settings import Settings
+    from flows.shard import ensure_slots
 
     settings = Settings(catalog_url=args.catalog_url)
     settings.ensure_dirs()

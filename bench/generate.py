@@ -123,7 +123,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
         embeds = tuple(torch.randn(args.batch, 512, 4096, generator=g).mul_(0.1).to(device, dtype) for _ in range(2))
 
     def run_ours(on_step):
-        return e.generate_batch(ours, reqs, on_step=on_step, embeds=embeds)
+        return e.run_batch(ours, reqs, on_step=on_step, embeds=embeds)
 
     # Plain diffusers: a fresh pipeline of the same weights, .to(device), default call, one clip per call.
     import diffusers

@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from governance.delivery import parse_delivery  # noqa: E402
 from adapters import encode, media, provenance  # noqa: E402
+from governance.delivery import parse_delivery  # noqa: E402
 from governance.renditions import load_presets  # noqa: E402
 
 POLICY = parse_delivery({"framing": "fill", "ai_label": {"text": {"en": "AI-generated"}}})
@@ -88,7 +88,7 @@ def main() -> None:
         serial = run(src, d, presets, 1)
         parallel = run(src, d, presets, os.cpu_count() or 1)
         cfg = provenance.make_dev_ca(d / "ca")
-        claim = provenance.Claim("bench.mp4", "bench", "bench/0", "bench", "bench")
+        claim = provenance.Credentials("bench.mp4", "bench", "bench/0", "bench", "bench")
         sign = {}
         for p in presets:
             f = d / f"1-{p.name}.{p.extension}"
@@ -103,7 +103,7 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-    print(f"\n| preset | serial wall s | serial CPU s | sign s |\n|---|---|---|---|")
+    print("\n| preset | serial wall s | serial CPU s | sign s |\n|---|---|---|---|")
     for p in presets:
         r = serial["renditions"][p.name]
         print(f"| {p.name} ({p.width}x{p.height}@{p.fps}) | {r['wall_s']} | {r['cpu_s']} | {sign[p.name]} |")

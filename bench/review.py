@@ -48,10 +48,10 @@ def seed(url: str, assets_dir: Path, n: int, campaigns: int = 10, variants: int 
     import numpy as np
     from sqlalchemy import insert
 
-    from catalog.db import open_catalog, session_scope
-    from catalog.models import (Asset, Brief, Campaign, GenerationJob, ModelVersion, PromptItem, ReviewTask, Role)
-    from wan_tasks.accounts import add_user
     from adapters.media import write_clip
+    from catalog.db import open_catalog, session_scope
+    from catalog.models import Asset, Brief, Campaign, GenerationJob, ModelVersion, PromptItem, ReviewTask, Role
+    from wan_tasks.accounts import add_user
 
     clip = assets_dir / "clips" / "bench" / "shared.mp4"
     t = np.arange(9)[:, None, None, None]

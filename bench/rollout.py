@@ -36,13 +36,13 @@ def main() -> None:
     os.environ["WANFLOW_HOME"] = str(home)
     if args.catalog_url:
         os.environ["WANFLOW_CATALOG_URL"] = args.catalog_url
-    import flows  # noqa: F401 — sets the quiet defaults and the Prefect home
     from prefect.testing.utilities import prefect_test_harness
 
-    from wan_tasks.intake import registry_for
-    from flows.rollout import rollout_evaluate
-    from core.settings import Settings
+    import flows  # noqa: F401 — sets the quiet defaults and the Prefect home
     from adapters.standins import build_tiny_large_model
+    from core.settings import Settings
+    from flows.rollout import rollout_evaluate
+    from wan_tasks.intake import registry_for
 
     settings = Settings()
     settings.ensure_dirs()

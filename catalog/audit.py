@@ -66,7 +66,7 @@ def append(session: Session, actor: str, action: str, entity: str, entity_id: in
 
 
 @dataclass(frozen=True)
-class Verification:
+class ChainVerification:
     ok: bool
     events: int
     head_hash: str
@@ -74,7 +74,7 @@ class Verification:
     problem: str | None = None
 
 
-def verify(session: Session) -> Verification:
+def verify_chain(session: Session) -> ChainVerification:
     """Recompute the chain from the first event; report the first broken link, if any."""
     prev, prev_id, count = GENESIS, None, 0
     rows = session.execute(select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=2000)).scalars()
@@ -82,16 +82,16 @@ def verify(session: Session) -> Verification:
         count += 1
         if e.prev_hash != prev:
             where = f"after event {prev_id}" if prev_id is not None else "at the start of the chain"
-            return Verification(False, count, prev, e.id, f"event {e.id} does not follow the event before it: "
+            return ChainVerification(False, count, prev, e.id, f"event {e.id} does not follow the event before it: "
                                 f"an event {where} was deleted, inserted or altered")
         if event_hash(e.id, e.at, e.actor, e.action, e.entity, e.entity_id, e.payload, e.prev_hash) != e.hash:
-            return Verification(False, count, prev, e.id, f"event {e.id} was altered: its content no longer "
+            return ChainVerification(False, count, prev, e.id, f"event {e.id} was altered: its content no longer "
                                 f"matches its hash ({e.action} by {e.actor})")
         prev, prev_id = e.hash, e.id
     head = session.get(AuditHead, 1)
     if head is None or head.hash != prev or (prev_id or 0) != head.seq:
         last = f"event {head.seq}" if head is not None else "the head row"
-        return Verification(False, count, prev, head.seq if head else None,
+        return ChainVerification(False, count, prev, head.seq if head else None,
                             f"the chain ends at event {prev_id} but its head records {last}: "
                             f"the last event(s) were deleted")
-    return Verification(True, count, prev)
+    return ChainVerification(True, count, prev)

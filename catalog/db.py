@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import heavy
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -31,10 +33,8 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def alembic_config(url: str):
-    from alembic.config import Config
-
-    cfg = Config()
+def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config
+    cfg = heavy.alembic().config.Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
@@ -42,16 +42,12 @@ def alembic_config(url: str):
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply Alembic migrations (idempotent: a database at head is left alone)."""
-    from alembic import command
-
-    command.upgrade(alembic_config(url), revision)
+    heavy.alembic().command.upgrade(alembic_config(url), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return heavy.alembic().runtime.migration.MigrationContext.configure(conn).get_current_revision()
 
 
 @contextmanager

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.models import (Asset, AssetKind, Brief, Campaign, GenerationJob, ModelVersion, PromptItem,
-                            Publication, QcResult, ReviewDecision, ReviewTask, Run)
+from catalog.models import (
+    Asset,
+    AssetKind,
+    Brief,
+    Campaign,
+    GenerationJob,
+    ModelVersion,
+    PromptItem,
+    Publication,
+    QcResult,
+    ReviewDecision,
+    ReviewTask,
+    Run,
+)
+from core.files import sha256_file
 
 
 class LineageNotFound(LookupError):
     pass
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _row(obj: Any, *fields: str) -> dict[str, Any]:
@@ -34,7 +41,7 @@ def find_asset(session: Session, ref: str) -> tuple[Asset, Publication | None]:
     """`ref` is a file path (matched by sha256), `asset:N`, `publication:N`, `job:N` or a bare asset id."""
     path = Path(ref)
     if path.is_file():
-        digest = _sha256(path)
+        digest = sha256_file(path)
         pubs = session.scalars(select(Publication).where(Publication.sha256 == digest)).all()
         pub = next((p for p in pubs if Path(p.uri).resolve() == path.resolve()), pubs[0] if pubs else None)
         asset = session.get(Asset, pub.asset_id) if pub else session.scalar(

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.models import Campaign, Run, utcnow
 from catalog import audit
+from catalog.models import Campaign, Run, utcnow
 
 
 def open_run(session: Session, campaign: str, flow: str, prefect_flow_run_id: str | None,

@@ -7,8 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog.models import (Asset, AssetKind, ClipStatus, GenerationJob, ItemStatus, JobStatus, PromptItem,
-                            QcResult)
+from catalog.models import Asset, AssetKind, ClipStatus, GenerationJob, ItemStatus, JobStatus, PromptItem, QcResult
 
 
 def run_summary(session: Session, brief_id: int, job_ids: list[int], run_id: int) -> dict[str, Any]:

@@ -1,14 +1,16 @@
 """The heavy libraries, imported on first use: one function each.
 
-torch, diffusers, transformers, MLflow and Great Expectations each take one to two and a half seconds to
-import. Modules that use them call these functions where they need the library, so that a command loads
-only what it uses (``wanflow --help`` and ``wanflow validate`` load none of torch, diffusers or MLflow).
-Type hints name them under ``TYPE_CHECKING`` only. Prefect is not here: only ``flows/`` imports it, and
-the CLI reaches the flows through :func:`cli.context.prefect_flows`.
+torch, diffusers, transformers, peft, MLflow and Great Expectations each take one to five seconds to import.
+Modules that use them call these functions where they need the library (``torch = heavy.torch()``), so a
+command loads only what it uses: ``wanflow --help`` and ``wanflow validate`` load none of them but Great
+Expectations (validate runs the brief's suite). Each function also imports the submodules wanflow reaches
+through attributes. Type hints name these libraries under ``TYPE_CHECKING`` only. Prefect is not here: only
+``flows/`` imports it, and the CLI reaches the flows through :func:`cli.context.prefect_flows`.
 """
 
 from __future__ import annotations
 
+import logging
 from types import ModuleType
 
 
@@ -20,23 +22,90 @@ def torch() -> ModuleType:
 
 def diffusers() -> ModuleType:
     import diffusers
+    import diffusers.hooks
+    import diffusers.loaders
+    import diffusers.utils.torch_utils  # noqa: F401 - reached as attributes of diffusers
 
     return diffusers
 
 
 def transformers() -> ModuleType:
     import transformers
+    import transformers.utils.logging  # noqa: F401 - reached as an attribute of transformers
 
     return transformers
 
 
+def peft() -> ModuleType:
+    import peft
+
+    return peft
+
+
+def huggingface_hub() -> ModuleType:
+    import huggingface_hub
+    import huggingface_hub.constants  # noqa: F401 - reached as an attribute of huggingface_hub
+
+    return huggingface_hub
+
+
 def mlflow() -> ModuleType:
     import mlflow
+    import mlflow.entities
+    import mlflow.exceptions  # noqa: F401 - reached as attributes of mlflow
 
     return mlflow
 
 
 def great_expectations() -> ModuleType:
     import great_expectations
+    import great_expectations.data_context.types.base  # noqa: F401 - reached as an attribute
 
+    # it announces every ephemeral context at INFO; its warnings and errors still show
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     return great_expectations
+
+
+def s3fs() -> ModuleType:
+    """s3fs with botocore (about a second to import): only an ``s3://`` destination needs it."""
+    import botocore.exceptions  # noqa: F401 - s3fs's errors; reached as heavy.botocore_errors()
+    import s3fs
+
+    return s3fs
+
+
+def botocore_errors() -> ModuleType:
+    import botocore.exceptions
+
+    return botocore.exceptions
+
+
+def alembic() -> ModuleType:
+    """Alembic (about half a second): loaded when the catalog is opened and brought to head."""
+    import alembic.command
+    import alembic.config
+    import alembic.runtime.migration  # noqa: F401 - reached as attributes of alembic
+
+    return alembic
+
+
+def pandas() -> ModuleType:
+    """pandas (about half a second): the expectation suites validate data frames."""
+    import pandas
+
+    return pandas
+
+
+def scipy_ndimage() -> ModuleType:
+    """scipy.ndimage (about half a second): the QC checks' window filters."""
+    import scipy.ndimage
+
+    return scipy.ndimage
+
+
+def matplotlib() -> ModuleType:
+    """matplotlib's object-oriented API on the Agg canvas (no pyplot, no display): the reports' plots."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401 - reached as attributes of matplotlib
+
+    return matplotlib

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from catalog.db import open_catalog
 from core.settings import Settings
 from dashboard.deps import SIGN_IN_REQUIRED, SignInRequired
+from dashboard.routes import ab, auth, clips, media, queue, users
 
 HERE = Path(__file__).parent
 API_PREFIX = "/api"
@@ -46,8 +47,6 @@ def _is_api(request: Request) -> bool:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    from dashboard.routes import ab, auth, clips, media, queue, users
-
     app = FastAPI(title="wanflow review", version="1", docs_url=None, redoc_url=None,
                   openapi_url=f"{API_PREFIX}/openapi.json",
                   description="Review queue, clips and decisions. Sign in with POST /api/session; send the "

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 from PIL import Image, ImageDraw, ImageFont
 
-from adapters.media import atomic_path
+from core.files import atomic_path
 
 
 def frame_strip(src: Path, dest: Path, count: int = 8, thumb_height: int = 72) -> Path:
@@ -32,6 +32,6 @@ def frame_strip(src: Path, dest: Path, count: int = 8, thumb_height: int = 72) -
         x = n * (width + 2)
         sheet.paste(frames[i].resize((width, thumb_height), Image.Resampling.LANCZOS), (x, 0))
         draw.text((x + 2, thumb_height), f"#{i} {i / rate:.2f}s", fill=(220, 220, 220), font=font)
-    with atomic_path(dest, ".png") as tmp:
+    with atomic_path(dest) as tmp:
         sheet.save(tmp, format="PNG")
     return dest

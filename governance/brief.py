@@ -16,104 +16,29 @@ import difflib
 import hashlib
 import io
 import math
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.registry import ModelRefError, parse_ref
 from governance.brand import BrandInvalid, BrandNotFound, BrandProfile, load_brand
-from governance.checks import BLOCK
+from governance.brief_schema import (
+    CAMPAIGN_RE,
+    CSV_OPTIONAL,
+    CSV_REQUIRED,
+    BriefInvalid,
+    ItemSpec,
+    Problem,
+    Rejection,
+    ValidBrief,
+)
+from governance.brief_suite import items_to_frame, validate_prompt_table
+from governance.media_inputs import check_images, check_lora
+from governance.model_refs import ModelRefError, parse_ref
+from governance.qc import BLOCK
 from governance.text_policy import check_text, reason
-
-ALLOWED_FORMATS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:5")
-CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-CSV_REQUIRED = ("id", "prompt")
-CSV_OPTIONAL = ("negative_prompt", "locale", "num_frames", "width", "height", "variants", "image")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a brief, located by file, line and field."""
-
-    file: str
-    row: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.row or 0}:{self.field}: {self.message}"
-
-
-class BriefInvalid(Exception):
-    """The brief has problems; ``problems`` lists all of them."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__(f"{len(problems)} problem(s) in brief:\n" + "\n".join(map(str, problems)))
-
-
-@dataclass(frozen=True)
-class ItemSpec:
-    """One prompt row with defaults applied."""
-
-    key: str
-    prompt: str
-    negative_prompt: str
-    locale: str
-    num_frames: int
-    fps: int
-    width: int
-    height: int
-    variants: int
-    formats: tuple[str, ...]
-    steps: int
-    guidance: float
-    seed: int
-    source_file: str
-    row: int
-    image: str | None = None  # I2V conditioning image: absolute path, checked at intake
-    image_sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A structurally valid row that breaks the brand's text policy."""
-
-    item: ItemSpec
-    field: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class LoraSpec:
-    """A brand LoRA named by the brief: a diffusers-format LoRA safetensors file, its scale and digest."""
-
-    path: str
-    scale: float
-    sha256: str
-
-
-@dataclass(frozen=True)
-class Brief:
-    """A validated brief. ``sha256`` is over the brief's bytes, then the CSV's bytes (if any), then the
-    digests of its conditioning images and LoRA (if any): a changed image is a new brief version."""
-
-    path: Path
-    sha256: str
-    campaign: str
-    brand: BrandProfile
-    model_ref: str
-    items: list[ItemSpec]
-    rejected: list[Rejection]
-    lora: LoraSpec | None = None
-    warnings: tuple[str, ...] = ()  # e.g. a size the model's variant advises against (governance.fit)
-    canary: float = 0.0  # fraction of the jobs routed to ``canary_model`` (deterministic by seed)
-    canary_model: str | None = None  # default: the same model's `challenger` alias
 
 
 class _Doc(BaseModel):
@@ -430,10 +355,8 @@ def _apply_policy(specs: list[ItemSpec], brand: BrandProfile) -> tuple[list[Item
 
 
 def load_brief(path: Path, brands_dir: Path | None = None,
-               known_models: Callable[[str], bool] | None = None) -> Brief:
+               known_models: Callable[[str], bool] | None = None) -> ValidBrief:
     """Load and validate a brief; raise BriefInvalid listing every problem found."""
-    from governance.brief_suite import items_to_frame, validate_prompt_table
-
     path = Path(path)
     file = str(path)
     # 1. parse, check the top level, the brand and the model
@@ -468,8 +391,6 @@ def load_brief(path: Path, brands_dir: Path | None = None,
             if p not in problems:
                 problems.append(p)
     # 4. files the brief names: conditioning images (a row-level error each) and the brand LoRA
-    from governance.media_inputs import check_images, check_lora
-
     specs = check_images(specs, origin, problems)
     lora = check_lora(top.get("lora"), path, lines, problems)
     if problems or brand is None or top.get("campaign") is None or top.get("model") is None:
@@ -478,6 +399,6 @@ def load_brief(path: Path, brands_dir: Path | None = None,
     items, rejected = _apply_policy(specs, brand)
     extra = "".join(f"\n{s.key}:{s.image_sha256}" for s in specs if s.image_sha256) + (f"\nlora:{lora.sha256}:{lora.scale}"
                                                                                      if lora else "")
-    return Brief(path=path, sha256=hashlib.sha256(raw + csv_bytes + extra.encode()).hexdigest(),
+    return ValidBrief(path=path, sha256=hashlib.sha256(raw + csv_bytes + extra.encode()).hexdigest(),
                  campaign=top["campaign"], brand=brand, model_ref=top["model"], items=items, rejected=rejected,
                  lora=lora, canary=top.get("canary") or 0.0, canary_model=canary_model)

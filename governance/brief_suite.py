@@ -9,14 +9,13 @@ great_expectations is imported lazily (it takes ~2.5 s); ``wanflow --help`` stay
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from governance.brief import ALLOWED_FORMATS, ItemSpec, Problem
+from core import heavy
+from governance.brief_schema import ALLOWED_FORMATS, ItemSpec, Problem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,19 +36,9 @@ _contexts: dict[tuple[str, ...], Any] = {}
 _lock = threading.Lock()  # one validation at a time: GX contexts are not documented as thread-safe
 
 
-def _gx() -> Any:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-
-    return gx
-
-
 def items_to_frame(items: Sequence[ItemSpec]) -> pd.DataFrame:
     """The prompt table for ``items`` (``id`` is ``ItemSpec.key``, ``_row`` is ``ItemSpec.row``)."""
-    import pandas as pd
-
+    pd = heavy.pandas()
     rows = [
         {
             "id": it.key, "prompt": it.prompt, "negative_prompt": it.negative_prompt,
@@ -65,7 +54,7 @@ def items_to_frame(items: Sequence[ItemSpec]) -> pd.DataFrame:
 
 def prompt_table_suite(allowed_formats: Iterable[str] = ALLOWED_FORMATS) -> ExpectationSuite:
     """The suite; each expectation's ``meta`` holds the table field and the problem message."""
-    gx = _gx()
+    gx = heavy.great_expectations()
     gxe = gx.expectations
     fmts = tuple(allowed_formats)
     alt = "|".join(re.escape(f) for f in fmts)
@@ -117,11 +106,9 @@ def prompt_table_suite(allowed_formats: Iterable[str] = ALLOWED_FORMATS) -> Expe
 def _validation(allowed_formats: tuple[str, ...]) -> Any:
     """A cached ValidationDefinition on a fresh ephemeral context for these formats."""
     if allowed_formats not in _contexts:
-        gx = _gx()
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
+        gx = heavy.great_expectations()
         ctx = gx.get_context(mode="ephemeral")
-        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        ctx.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
         batch = (
             ctx.data_sources.add_pandas("prompts")
             .add_dataframe_asset("prompt_table")

@@ -7,7 +7,7 @@ conditioning image on every item; a text-to-video model takes none.
 
 from __future__ import annotations
 
-from governance.brief import Brief, BriefInvalid, Problem
+from governance.brief_schema import BriefInvalid, Problem, ValidBrief
 from governance.variants import Preset, UnknownVariant, preset_for
 
 
@@ -18,7 +18,7 @@ def preset_or_none(variant: str | None) -> Preset | None:
         return None
 
 
-def check_fit(brief: Brief, variant: str | None) -> list[str]:
+def check_fit(brief: ValidBrief, variant: str | None) -> list[str]:
     """Raise BriefInvalid on a misfit; return warnings (``file:row:width: …``) for advised-against sizes."""
     preset = preset_or_none(variant)
     if preset is None:

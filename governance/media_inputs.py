@@ -8,28 +8,23 @@ Paths are relative to the file that names them (the brief, or the CSV prompt lis
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from governance.brief import ItemSpec, LoraSpec, Problem
+from PIL import Image, UnidentifiedImageError
+from safetensors import SafetensorError, safe_open
+
+from core.files import sha256_file
+from governance.brief_schema import ItemSpec, LoraSpec, Problem
 
 MIN_IMAGE_SIDE = 16
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"  # diffusers' default LoRA file name
 MAX_LORA_SCALE = 4.0
 
 
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def image_problem(path: Path) -> str | None:
     """Why ``path`` is not a usable conditioning image, or None."""
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_file():
         return f"image {path} does not exist" if not path.exists() else f"image {path} is not a file"
     try:
@@ -47,7 +42,6 @@ def image_problem(path: Path) -> str | None:
 
 def check_images(specs: list[ItemSpec], origin: dict, problems: list[Problem]) -> list[ItemSpec]:
     """Resolve and check each item's image; a bad one is a problem at the line that names it."""
-    from governance.brief import Problem
 
     out = []
     for spec in specs:
@@ -61,7 +55,7 @@ def check_images(specs: list[ItemSpec], origin: dict, problems: list[Problem]) -
             problems.append(Problem(where[0], where[1], where[2], why))
             out.append(spec)
             continue
-        out.append(dataclasses.replace(spec, image=str(path), image_sha256=file_sha256(path)))
+        out.append(dataclasses.replace(spec, image=str(path), image_sha256=sha256_file(path)))
     return out
 
 
@@ -79,8 +73,6 @@ def lora_file(path: Path) -> Path:
 
 def lora_problem(path: Path) -> tuple[Path | None, str | None]:
     """(the LoRA's safetensors file, None) or (None, why it is not a LoRA)."""
-    from safetensors import SafetensorError, safe_open
-
     try:
         f = lora_file(path)
         with safe_open(str(f), framework="pt") as st:
@@ -94,7 +86,6 @@ def lora_problem(path: Path) -> tuple[Path | None, str | None]:
 
 def check_lora(raw: Any, brief_path: Path, lines: dict, problems: list[Problem]) -> LoraSpec | None:
     """``lora: {path: …, scale: …}`` at the top of a brief → a LoraSpec, or problems."""
-    from governance.brief import LoraSpec, Problem
 
     if raw is None:
         return None
@@ -116,4 +107,4 @@ def check_lora(raw: Any, brief_path: Path, lines: dict, problems: list[Problem])
     if why:
         problems.append(Problem(file, lines.get(("lora", "path"), line), "lora.path", why))
         return None
-    return LoraSpec(path=str(found), scale=float(scale), sha256=file_sha256(found)) if scale is not None else None
+    return LoraSpec(path=str(found), scale=float(scale), sha256=sha256_file(found)) if scale is not None else None

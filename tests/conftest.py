@@ -16,7 +16,6 @@ import pytest
 
 # Nothing a test does may touch a developer's own ./.wanflow: every test process gets its own home.
 os.environ["WANFLOW_HOME"] = tempfile.mkdtemp(prefix="wanflow-test-home-")
-import core  # noqa: E402 — sets the offline/quiet environment before prefect & co. are imported
 import flows  # noqa: E402, F401 — creates the Prefect home
 
 PG_ADMIN = os.environ.get("WANFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

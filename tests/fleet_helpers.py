@@ -5,7 +5,6 @@ from __future__ import annotations
 from catalog.db import session_scope
 from catalog.models import Brief, Campaign, GenerationJob, ItemStatus, ModelVersion, PromptItem
 
-
 PARAMS = {"width": 16, "height": 16, "num_frames": 5, "fps": 16, "steps": 1, "guidance": 1.0}
 
 

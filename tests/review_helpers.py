@@ -11,15 +11,26 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from conftest import EXAMPLES
 from sqlalchemy import select
 
-from catalog.db import open_catalog, session_scope
-from catalog.models import (Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ItemStatus, JobStatus,
-                            ModelVersion, PromptItem, Role)
-from conftest import EXAMPLES
-from wan_tasks.accounts import add_user
 from adapters import media
+from catalog.db import open_catalog, session_scope
+from catalog.models import (
+    Asset,
+    AssetKind,
+    Brief,
+    Campaign,
+    ClipStatus,
+    GenerationJob,
+    ItemStatus,
+    JobStatus,
+    ModelVersion,
+    PromptItem,
+    Role,
+)
 from wan_tasks import quality
+from wan_tasks.accounts import add_user
 
 PASSWORD = "correct horse battery"
 PARAMS = {"width": 64, "height": 32, "num_frames": 9, "fps": 16, "steps": 2, "guidance": 5.0}

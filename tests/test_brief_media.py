@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, ROOT
+
 from governance.brief import BriefInvalid, load_brief
 from governance.fit import check_fit
 

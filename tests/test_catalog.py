@@ -71,3 +71,24 @@ def test_failed_transaction_leaves_nothing(catalog_url):
             raise RuntimeError("crash mid-write")
     with session_scope(engine) as s:
         assert s.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_migration_0002_keeps_the_audit_hash_it_was_written_with():
+    """0002 chains existing events with a frozen copy of the hash; it must agree with catalog.audit, whose hash
+    every existing chain depends on (a change to either breaks `wanflow audit verify` on old catalogs)."""
+    import importlib.util
+    from datetime import datetime, timedelta, timezone
+
+    from catalog import audit
+    from catalog.db import MIGRATIONS
+
+    spec = importlib.util.spec_from_file_location("m0002", MIGRATIONS / "versions" / "0002_review_dashboard.py")
+    m0002 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m0002)
+    assert m0002.GENESIS == audit.GENESIS
+    for at in (datetime(2026, 11, 25, 10, 8, 14, 283519), datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=9)))):
+        for payload in ({}, {"reason": "ブランド外", "n": 3, "nested": {"b": [1, 2], "a": None}}):
+            args = (7, at, "maria", "review.approve", "asset", 42, payload, "ab" * 32)
+            assert m0002.event_hash(*args) == audit.event_hash(*args)
+    assert m0002.event_hash(1, at, "a", "b", "c", None, {}, audit.GENESIS) != audit.event_hash(
+        1, at, "a", "b", "c", None, {"x": 1}, audit.GENESIS)

@@ -8,16 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-
-from catalog.db import open_catalog, session_scope
-from catalog.models import Asset, AssetKind, AuditEvent, Decision, Publication
 from conftest import EXAMPLES
 from servers import KillingProxy, MotoServer, Webhook
+from sqlalchemy import func, select
+
 from adapters.destinations import S3Bucket
+from catalog.db import open_catalog, session_scope
+from catalog.models import Asset, AssetKind, AuditEvent, Decision, Publication
 
 BRIEF = """campaign: deliver-test
 brand: acme
@@ -38,8 +37,8 @@ FILES_PER_CLIP = 3  # rendition + poster + preview
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory, dev_ca):
     """A campaign with two approved clips, on SQLite (the catalog on PostgreSQL is covered by test_pipeline)."""
-    from flows.campaign import campaign as run_campaign
     from core.settings import Settings
+    from flows.campaign import campaign as run_campaign
     from wan_tasks.review import decide, pending
 
     d = tmp_path_factory.mktemp("deliver")

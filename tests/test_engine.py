@@ -21,23 +21,23 @@ def params(prompt: str, negative: str, seed: int, **kw) -> e.GenerationParams:
 
 def test_a_batch_equals_one_by_one(tiny_model):
     pipe = m.load_pipeline(tiny_model, "cpu")
-    batch = e.generate_batch(pipe, [params(*p) for p in PROMPTS])
+    batch = e.run_batch(pipe, [params(*p) for p in PROMPTS])
     assert batch.video.shape == (3, 5, 32, 64, 3) and batch.details["batch_size"] == 3
     for i, p in enumerate(PROMPTS):
-        alone = e.generate_batch(pipe, [params(*p)])
+        alone = e.run_batch(pipe, [params(*p)])
         np.testing.assert_allclose(batch.video[i], alone.video[0], rtol=0, atol=1e-5)
     assert not np.allclose(batch.video[0], batch.video[1], atol=1e-2)  # different seeds, different clips
     wider = [e.GenerationParams(f"clip {i}", "blurry", 128, 64, 9, 3, 5.0, seed=100 + i) for i in range(4)]
-    batch = e.generate_batch(pipe, wider)
+    batch = e.run_batch(pipe, wider)
     for i, p in enumerate(wider):
-        np.testing.assert_allclose(batch.video[i], e.generate_batch(pipe, [p]).video[0], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(batch.video[i], e.run_batch(pipe, [p]).video[0], rtol=0, atol=1e-5)
 
 
 def test_staged_generation_equals_a_plain_pipeline_call(tiny_model):
     """Timing the stages separately changes nothing: same frames as WanPipeline.__call__ with the same inputs."""
     pipe = m.load_pipeline(tiny_model, "cpu")
     p = params(*PROMPTS[0])
-    staged = e.generate_batch(pipe, [p])
+    staged = e.run_batch(pipe, [p])
     assert np.array_equal(staged.video[0], e.reference_call(pipe, p))
     assert set(staged.timings) == {"text_encode_s", "denoise_s", "decode_s", "generate_s"}
     assert all(v > 0 for v in staged.timings.values())
@@ -47,7 +47,7 @@ def test_staged_generation_equals_a_plain_pipeline_call(tiny_model):
 def test_batch_refuses_mixed_shapes(tiny_model):
     pipe = m.load_pipeline(tiny_model, "cpu")
     with pytest.raises(ValueError, match="^width: a batch must share it"):
-        e.generate_batch(pipe, [params(*PROMPTS[0]), params(*PROMPTS[1], width=96)])
+        e.run_batch(pipe, [params(*PROMPTS[0]), params(*PROMPTS[1], width=96)])
 
 
 @pytest.mark.parametrize("text", [PROMPTS[1][0], PROMPTS[2][0], "Ｔシャツ姿の男性が「ACME」と書かれた看板の前を走る"])
@@ -76,22 +76,22 @@ def test_image_to_video_batch_and_image_preparation(tiny_i2v_model, still_image)
     img = e.prepare_image(still_image, 64, 32)
     assert img.size == (64, 32) and img.mode == "RGB"
     i2v = [params(*PROMPTS[0][:2], seed=s, image=str(still_image)) for s in (21, 22)]
-    batch = e.generate_batch(pipe, i2v)
+    batch = e.run_batch(pipe, i2v)
     for i, p in enumerate(i2v):
-        np.testing.assert_allclose(batch.video[i], e.generate_batch(pipe, [p]).video[0], rtol=0, atol=1e-5)
-    assert np.array_equal(e.generate_batch(pipe, [i2v[0]]).video[0], e.reference_call(pipe, i2v[0]))
+        np.testing.assert_allclose(batch.video[i], e.run_batch(pipe, [p]).video[0], rtol=0, atol=1e-5)
+    assert np.array_equal(e.run_batch(pipe, [i2v[0]]).video[0], e.reference_call(pipe, i2v[0]))
     with pytest.raises(ValueError, match="^image: an image-to-video pipeline needs"):
-        e.generate_batch(pipe, [params(*PROMPTS[0])])
+        e.run_batch(pipe, [params(*PROMPTS[0])])
 
 
 def test_brand_lora_is_loaded_then_unloaded(tiny_model, tiny_lora):
     pipe = m.load_pipeline(tiny_model, "cpu")
     p = params(*PROMPTS[0])
-    plain = e.generate_batch(pipe, [p]).video[0]
-    full = e.generate_batch(pipe, [p], lora=e.Lora(str(tiny_lora), 1.0)).video[0]
-    half = e.generate_batch(pipe, [p], lora=e.Lora(str(tiny_lora / "pytorch_lora_weights.safetensors"), 0.5)).video[0]
+    plain = e.run_batch(pipe, [p]).video[0]
+    full = e.run_batch(pipe, [p], lora=e.Lora(str(tiny_lora), 1.0)).video[0]
+    half = e.run_batch(pipe, [p], lora=e.Lora(str(tiny_lora / "pytorch_lora_weights.safetensors"), 0.5)).video[0]
     assert np.abs(full - plain).max() > 1e-2 and np.abs(full - half).max() > 1e-3
-    assert np.array_equal(e.generate_batch(pipe, [p]).video[0], plain)  # unloaded: the cached pipe is clean again
+    assert np.array_equal(e.run_batch(pipe, [p]).video[0], plain)  # unloaded: the cached pipe is clean again
     assert not any("lora" in n for n, _ in pipe.transformer.named_parameters())
 
 
@@ -121,13 +121,13 @@ def test_every_memory_policy_runs_on_cpu(tiny_model):
     """The policies are applied for real with diffusers' hooks (CPU onload device, no streams)."""
     p = params(*PROMPTS[0])
     m.evict_all()
-    ref = e.generate_batch(m.load_pipeline(tiny_model, "cpu", Policy.none), [p]).video[0]
+    ref = e.run_batch(m.load_pipeline(tiny_model, "cpu", Policy.none), [p]).video[0]
     for policy in (Policy.model_cpu_offload, Policy.group_offload_block, Policy.group_offload_leaf):
         m.evict_all()
         pipe = m.load_pipeline(tiny_model, "cpu", policy)
         assert m.policy_of(pipe) == policy and pipe.vae.use_tiling
-        np.testing.assert_allclose(e.generate_batch(pipe, [p]).video[0], ref, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(e.run_batch(pipe, [p]).video[0], ref, rtol=0, atol=1e-4)
     m.evict_all()
-    tiled = e.generate_batch(m.load_pipeline(tiny_model, "cpu", Policy.vae_tiling), [p])
+    tiled = e.run_batch(m.load_pipeline(tiny_model, "cpu", Policy.vae_tiling), [p])
     assert tiled.video.shape == (1, 5, 32, 64, 3)
     m.evict_all()

@@ -7,12 +7,12 @@ import threading
 import time
 
 import pytest
+from fleet_helpers import pending_jobs
 from sqlalchemy import select
 
 from catalog import claims
-from catalog.db import open_catalog, make_engine, session_scope
+from catalog.db import make_engine, open_catalog, session_scope
 from catalog.models import GenerationJob, JobStatus
-from fleet_helpers import pending_jobs
 
 
 def test_concurrent_claimers_never_share_a_job(catalog_url):
@@ -116,8 +116,8 @@ def test_worker_that_loses_its_lease_records_nothing_and_gives_the_rest_back(cat
     import contextlib
 
     from catalog.models import ShardRun
-    from wan_tasks.worker import WorkerConfig, run_worker
     from core.settings import EngineOptions
+    from wan_tasks.worker import WorkerConfig, run_worker
 
     engine = open_catalog(catalog_url)
     ids = pending_jobs(engine, 3)

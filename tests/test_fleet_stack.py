@@ -11,7 +11,6 @@ import sys
 import uuid
 
 import psutil
-
 from conftest import PG_ADMIN, ROOT
 
 

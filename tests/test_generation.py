@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, ROOT
 from sqlalchemy import select
 
 from catalog.db import open_catalog, session_scope
 from catalog.lineage import lineage
 from catalog.models import Asset, AssetKind, AuditEvent, GenerationJob, QcResult
-from conftest import EXAMPLES, ROOT
 from governance.qc import QC_CHECKS
 
 
@@ -43,10 +43,10 @@ items:
 
 def test_i2v_campaign_with_brand_lora_batches_records_and_regenerates(settings, tmp_path, still_image,
                                                                       tiny_i2v_model):
-    from flows.campaign import campaign
     from adapters import pipelines as m
-    from wan_tasks.regenerate import regenerate
     from adapters.standins import build_tiny_lora
+    from flows.campaign import campaign
+    from wan_tasks.regenerate import regenerate
 
     m.evict_all()
     folder = tmp_path / "brief"
@@ -121,10 +121,10 @@ def wanflow(*args: str, settings) -> subprocess.CompletedProcess:
 def test_out_of_memory_fallback_is_recorded_and_the_clip_regenerates(sqlite_settings, tmp_path):
     """An operator forces `none` on a (simulated) card too small for it: the job falls back, records every
     attempt and the policy used; `wanflow regenerate` re-runs it under that policy and the frames match."""
-    from flows.campaign import campaign
     from adapters import memory as mm
     from adapters import pipelines as m
     from adapters.standins import build_tiny_model
+    from flows.campaign import campaign
 
     m.evict_all()
     fp = mm.footprint_from_folder(build_tiny_model(sqlite_settings.models_dir / "wan-tiny"), "cpu")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from governance.brand import BrandInvalid, BrandNotFound, BrandProfile, find_blocked_terms, load_brand, normalize_text
+from governance.brand import BrandInvalid, BrandNotFound, BrandProfile, load_brand
 from governance.brief import BriefInvalid, Problem, load_brief
+from governance.text_policy import find_blocked_terms, normalize_text
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BRAND = 'name: acme\ndisplay_name: ACME\nblocked_terms: ["nike", "ギャンブル", "competitor-x"]\n'

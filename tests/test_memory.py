@@ -66,7 +66,7 @@ def test_out_of_memory_falls_back_down_the_ladder_in_order(tiny_model):
 
     def run(policy: mm.Policy):
         ran.append(policy)
-        return e.generate_batch(m.load_pipeline(tiny_model, "cpu", policy, card), [p])
+        return e.run_batch(m.load_pipeline(tiny_model, "cpu", policy, card), [p])
 
     m.evict_all()
     result, used, attempts = mm.run_with_fallback(mm.Policy.none, run, card,

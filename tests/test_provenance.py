@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from governance.delivery import DeliveryPolicy
 from test_cli import wanflow
+
 from adapters import encode, media, provenance
+from governance.delivery import DeliveryPolicy
 from governance.renditions import PosterPreset, VideoPreset
 
 TINY = VideoPreset(name="tiny-square", aspect="1:1", width=64, height=64, fps=24)
-CLAIM = provenance.Claim(title="hero-v0-tiny-square.mp4", generator="wan-tiny (stand-in)",
+CLAIM = provenance.Credentials(title="hero-v0-tiny-square.mp4", generator="wan-tiny (stand-in)",
                          generator_version="wan-t2v/1", campaign="spring", item="hero",
                          lineage={"raw_clip_asset_id": 7, "job_id": 3})
 

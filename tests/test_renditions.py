@@ -11,10 +11,10 @@ import av
 import numpy as np
 import pytest
 
-from governance.delivery import DeliveryPolicy, parse_delivery
 from adapters import encode, media
-from wan_tasks.plan import generation_size
+from governance.delivery import DeliveryPolicy, parse_delivery
 from governance.renditions import PresetInvalid, load_presets
+from wan_tasks.plan import generation_size
 
 SRC_W, SRC_H, SRC_T, SRC_FPS = 96, 64, 17, 16  # 17 frames at 16 fps = 1.0625 s
 PRESETS = load_presets()

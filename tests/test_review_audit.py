@@ -11,16 +11,26 @@ import sys
 import threading
 
 import pytest
+from conftest import ROOT
 from fastapi.testclient import TestClient
+from review_helpers import make_users, seed_campaign, sign_in
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from catalog.db import open_catalog, session_scope
-from catalog.models import (Asset, AuditEvent, ClipStatus, GenerationJob, ItemStatus, JobStatus, PromptItem, Publication,
-                            ReviewTask, Role)
-from conftest import ROOT
 from catalog import audit
-from review_helpers import make_users, seed_campaign, sign_in
+from catalog.db import open_catalog, session_scope
+from catalog.models import (
+    Asset,
+    AuditEvent,
+    ClipStatus,
+    GenerationJob,
+    ItemStatus,
+    JobStatus,
+    PromptItem,
+    Publication,
+    ReviewTask,
+    Role,
+)
 
 
 def _drop_append_only_guard(engine) -> None:
@@ -39,9 +49,9 @@ def _append_some(engine, n: int, actor: str = "t") -> None:
             audit.append(s, actor, "test.event", "thing", i, {"i": i, "note": "ünïcode ✓"})
 
 
-def _verify(engine) -> audit.Verification:
+def _verify(engine) -> audit.ChainVerification:
     with session_scope(engine) as s:
-        return audit.verify(s)
+        return audit.verify_chain(s)
 
 
 def test_audit_is_append_only_and_verify_finds_an_edited_row(catalog_url):
@@ -132,8 +142,8 @@ def sqlite_settings(tmp_path, dev_ca):
 
 
 def test_request_changes_makes_a_linked_revision_job_that_the_revisions_flow_generates(sqlite_settings, tiny_model):
-    from flows.revisions import revisions
     from dashboard import create_app
+    from flows.revisions import revisions
 
     settings = sqlite_settings
     ids = seed_campaign(settings, model_source=str(tiny_model), variants=1)
@@ -179,8 +189,8 @@ def test_request_changes_makes_a_linked_revision_job_that_the_revisions_flow_gen
 
 
 def test_clip_approved_in_the_dashboard_is_published_by_the_publish_flow(sqlite_settings):
-    from flows.publish import publish
     from dashboard import create_app
+    from flows.publish import publish
 
     settings = sqlite_settings
     ids = seed_campaign(settings, items=("hero",), variants=2)
@@ -195,7 +205,7 @@ def test_clip_approved_in_the_dashboard_is_published_by_the_publish_flow(sqlite_
         parents = {s.get(Asset, p.asset_id).parent_id for p in s.scalars(select(Publication))}
         assert parents == {ids[0]}
     with session_scope(open_catalog(settings.catalog_db_url)) as s:
-        assert audit.verify(s).ok
+        assert audit.verify_chain(s).ok
 
 
 def _wanflow(*args: str, home, url: str, **env: str) -> subprocess.CompletedProcess:

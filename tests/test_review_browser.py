@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
+from review_helpers import PASSWORD, make_users, seed_campaign
 from sqlalchemy import select
 
 from catalog.db import open_catalog, session_scope
 from catalog.models import Asset, ClipStatus, ReviewDecision, Role
-from conftest import ROOT
 from wan_tasks.review import set_policy
-from review_helpers import PASSWORD, make_users, seed_campaign
 
 CHROMIUM = os.environ.get("WANFLOW_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"

@@ -80,13 +80,14 @@ def test_random_weights_have_the_real_architectures_on_meta():
 
 
 def test_random_weights_are_never_for_a_campaign(tmp_path, tiny_model):
-    from governance.brief import BriefInvalid
-    from adapters.registry import ModelRefError, Registry
-    from wan_tasks.intake import validate
-    from core.settings import Settings
     from conftest import EXAMPLES
+
     from adapters.pipelines import resolve_source
     from adapters.random_weights import RandomWeightsRefused
+    from adapters.registry import ModelRefError, Registry
+    from core.settings import Settings
+    from governance.brief import BriefInvalid
+    from wan_tasks.intake import validate
 
     settings = Settings(home=tmp_path / "home")
     reg = Registry(settings.mlflow_uri, settings.models_dir)

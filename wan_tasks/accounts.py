@@ -13,6 +13,7 @@ sees it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -23,13 +24,19 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from catalog.models import AuditEvent, Role, User, WebSession, utcnow
 from catalog import audit
+from catalog.models import AuditEvent, Role, User, WebSession, utcnow
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a real password, for constant-time misses")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the name is unknown, so a miss takes as long as a wrong password.
+    Made on first use: argon2 is deliberately slow, and a command that signs nobody in should not pay for it."""
+    return _hasher.hash("not a real password, for constant-time misses")
 
 
 class AccountError(ValueError):
@@ -71,7 +78,7 @@ def authenticate(session: Session, name: str, password: str) -> User | None:
     """The user if the password matches (an audit event either way); None otherwise."""
     user = session.scalar(select(User).where(User.name == name))
     try:
-        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        ok = _hasher.verify(user.password_hash if user else _dummy_hash(), password) and user is not None
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or not user.active:

@@ -11,21 +11,30 @@ that is already done is skipped; clips are written under a temporary name and re
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from catalog.db import session_scope
-from catalog.models import Asset, AssetKind, Campaign, ClipStatus, GenerationJob, JobStatus, ModelVersion, PromptItem
-from catalog.models import utcnow
 from adapters import media, memory
 from adapters import pipelines as models
-from adapters.engine import GenerationParams, Lora, OnStep
+from adapters.engine import GenerationParams, Lora, OnStep, run_batch
+from catalog import claims
+from catalog.db import session_scope
+from catalog.models import (
+    Asset,
+    AssetKind,
+    Campaign,
+    ClipStatus,
+    GenerationJob,
+    JobStatus,
+    ModelVersion,
+    PromptItem,
+    utcnow,
+)
+from core.files import sha256_file
 from core.settings import EngineOptions
-from adapters.engine import generate_batch as run_batch
 
 
 class InputChanged(ValueError):
@@ -51,11 +60,9 @@ def lora_of(job: GenerationJob) -> Lora | None:
 
 def verify_inputs(job: GenerationJob) -> None:
     """The image and LoRA must be the bytes that were planned (their sha256 is part of the job's key)."""
-    from governance.media_inputs import file_sha256
-
     for name in ("image", "lora"):
         ref = job.params.get(name)
-        if ref and (not Path(ref["path"]).is_file() or file_sha256(Path(ref["path"])) != ref["sha256"]):
+        if ref and (not Path(ref["path"]).is_file() or sha256_file(Path(ref["path"])) != ref["sha256"]):
             raise InputChanged(f"{name}: {ref['path']} is missing or changed since the job was planned "
                                f"(expected sha256 {ref['sha256'][:12]}…)")
 
@@ -113,8 +120,6 @@ def generate_jobs(engine: Engine, job_ids: list[int], assets_dir: Path, opts: En
     each clip is recorded (and renamed into place) only if the token still holds its job; a job taken over
     meanwhile is left to its new holder (its id is missing from the result).
     """
-    from catalog import claims
-
     todo, out = [], {}
     with session_scope(engine) as s:
         for job_id in job_ids:
@@ -214,8 +219,6 @@ def _record(engine: Engine, job_id: int, index: int, batch_ids: list[int], made:
 
 def _store(engine: Engine, job_id: int, index: int, batch_ids: list[int], made: dict[str, Any], dest: Path,
            staged: Path, info: Any, frames: Any, encode_s: float, share: dict, on_gpu: bool, claim: str | None) -> int:
-    from catalog import claims
-
     result, n = made["result"], len(batch_ids)
     with session_scope(engine) as s:
         if claim is not None:
@@ -243,8 +246,6 @@ def _store(engine: Engine, job_id: int, index: int, batch_ids: list[int], made: 
 
 
 def _fail(engine: Engine, job_ids: list[int], exc: Exception, claim: str | None = None) -> None:
-    from catalog import claims
-
     attempts = getattr(exc, "attempts", None)
     with session_scope(engine) as s:
         for job_id in job_ids:

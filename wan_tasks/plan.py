@@ -20,18 +20,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.registry import ModelRefError, ResolvedModel
 from catalog import audit
-
 from catalog.models import Brief, Campaign, GenerationJob, ItemStatus, JobStatus, ModelVersion, PromptItem
-
 from governance.fit import preset_or_none
-from adapters.registry import ModelRefError
 from governance.variants import DEFAULT_NEGATIVE_PROMPT
 
 if TYPE_CHECKING:
-    from governance.brief import Brief as BriefSpec
-    from governance.brief import ItemSpec, LoraSpec
-    from adapters.registry import ResolvedModel
+    from governance.brief_schema import ItemSpec, LoraSpec, ValidBrief
 
 GEN_PARAMS = ("width", "height", "num_frames", "fps", "steps", "guidance")
 
@@ -52,7 +48,7 @@ def _item_params(spec: ItemSpec, lora: LoraSpec | None = None) -> dict:
     return out
 
 
-def record_brief(session: Session, brief: BriefSpec) -> int:
+def record_brief(session: Session, brief: ValidBrief) -> int:
     """Upsert campaign, brief version and its items (accepted and rejected, with reasons). Returns brief id."""
     campaign = session.scalar(select(Campaign).where(Campaign.name == brief.campaign))
     if campaign is None:
@@ -85,8 +81,6 @@ def _item_row(brief_id: int, spec: ItemSpec, status: ItemStatus, reason: str | N
 
 
 def model_from_row(mv: ModelVersion, resolved_from: str = "") -> ResolvedModel:
-    from adapters.registry import ResolvedModel
-
     return ResolvedModel(registry_name=mv.registry_name, version=mv.version, variant=mv.variant, source=mv.source,
                          weights_sha256=mv.weights_sha256, stand_in=mv.stand_in, resolved_from=resolved_from)
 

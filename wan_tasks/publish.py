@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import aliased
 
-from catalog.db import session_scope
-from catalog.models import (Asset, AssetKind, AuditEvent, Campaign, ClipStatus, GenerationJob, PromptItem,
-                            Publication)
+from adapters.destinations import DeliveryError, Destination, LocalFolder, S3Bucket, Webhook, destination_for  # noqa: F401 — re-exported
 from catalog import audit
-from adapters.destinations import (DeliveryError, Destination, LocalFolder, S3Bucket,  # noqa: F401 — re-exported
-                                    Webhook, destination_for)
+from catalog.db import session_scope
+from catalog.models import Asset, AssetKind, AuditEvent, Campaign, ClipStatus, GenerationJob, PromptItem, Publication
+from core.files import sha256_file
+from governance.brand import load_brand
 from wan_tasks.render import clip_facts, render_clip  # noqa: F401 — re-exported
 
 ERROR_CHARS = 2000
@@ -39,8 +39,6 @@ def approved_clips(engine: Engine, campaign: str) -> list[int]:
 
 def delivery_policy(engine: Engine, clip_id: int, brands_dir: Path | None):  # noqa: ANN201 — DeliveryPolicy
     """The campaign brand's delivery policy (framing, pad colour, AI label), from its profile file."""
-    from governance.brand import load_brand
-
     facts = clip_facts(engine, clip_id)
     return load_brand(facts.brand, Path(brands_dir) if brands_dir else facts.brief_path.parent / "brands").delivery
 
@@ -86,8 +84,6 @@ def deliver_clip(engine: Engine, clip_id: int, asset_ids: list[int], destination
         try:
             sidecar = (asset.provenance or {}).get("sidecar")
             if sidecar:  # WebM: the manifest travels beside the file and must arrive first
-                from adapters.media import sha256_file
-
                 destination.deliver(Path(sidecar), str(Path(rel).with_suffix(".c2pa")), sha256_file(Path(sidecar)))
             uri = destination.deliver(Path(asset.uri), rel, asset.sha256)
             pub_ids.append(_upsert(engine, asset, destination, uri, run_id, None))

@@ -10,16 +10,18 @@ under the same policy, writes nothing but an audit event, and reports whether th
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from catalog.db import session_scope
-from catalog.models import Asset, AssetKind, GenerationJob, ModelVersion, PromptItem
-from catalog import audit
 from adapters import media
 from adapters import pipelines as models
+from catalog import audit
+from catalog.db import session_scope
+from catalog.models import Asset, AssetKind, GenerationJob, ModelVersion, PromptItem
+from core import heavy
 from core.settings import EngineOptions
 from wan_tasks.generate import lora_of, make_clips, request, verify_inputs
 
@@ -46,8 +48,7 @@ class Report:
 
 
 def _device_available(device: str) -> bool:
-    import torch
-
+    torch = heavy.torch()
     if device.startswith("cuda"):
         return torch.cuda.is_available() and (":" not in device or int(device.split(":")[1]) < torch.cuda.device_count())
     return device == "cpu"
@@ -55,8 +56,6 @@ def _device_available(device: str) -> bool:
 
 def regenerate(engine: Engine, job_id: int, check_weights: bool = True, actor: str = "wanflow regenerate") -> Report:
     """Regenerate job ``job_id``'s batch and compare frame hashes. Writes only an audit event."""
-    import time
-
     with session_scope(engine) as s:
         job = s.get(GenerationJob, job_id)
         if job is None:

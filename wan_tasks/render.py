@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from adapters import encode, media, provenance
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ModelVersion, PromptItem
-from adapters import encode, media, provenance
 from governance.renditions import PresetSet, VideoPreset
 
 _CPU_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)  # encoders in flight, whole process
@@ -50,10 +50,10 @@ class ClipFacts:
     def stem(self) -> str:
         return f"{self.item}-v{self.variant}"
 
-    def claim(self, title: str, preset: str) -> provenance.Claim:
+    def claim(self, title: str, preset: str) -> provenance.Credentials:
         generator = (f"{self.variant_name} (stand-in with random weights, not a Wan release)" if self.stand_in
                      else f"Wan {self.variant_name}")
-        return provenance.Claim(
+        return provenance.Credentials(
             title=title, generator=generator, generator_version=self.model, campaign=self.campaign,
             item=self.item, lineage={"raw_clip_asset_id": self.clip_id, "raw_clip_sha256": self.sha256,
                                      "job_id": self.job_id, "seed": self.seed, "variant": self.variant,

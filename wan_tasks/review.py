@@ -20,9 +20,21 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from catalog.models import (Asset, Campaign, ClipStatus, Decision, GenerationJob, ReviewDecision,
-                            ReviewPolicy, ReviewStatus, ReviewTask, Role, utcnow)
 from catalog import audit
+from catalog.models import (
+    Asset,
+    Campaign,
+    ClipStatus,
+    Decision,
+    GenerationJob,
+    ReviewDecision,
+    ReviewPolicy,
+    ReviewStatus,
+    ReviewTask,
+    Role,
+    utcnow,
+)
+from wan_tasks.revisions import Changes, RevisionRefused, make_revision
 
 REJECT_REASONS: dict[str, str] = {
     "off_brand": "Off-brand (colours, logo, tone)",
@@ -63,15 +75,6 @@ class PendingReview:
     asset_id: int
     campaign: str
     uri: str
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What a reviewer asks to change for a revision (None: keep as it was)."""
-
-    prompt: str | None = None
-    negative_prompt: str | None = None
-    seed: int | None = None
 
 
 def pending(session: Session, campaign: str | None = None) -> list[PendingReview]:
@@ -217,9 +220,10 @@ def decide(session: Session, asset_id: int, decision: Decision, reason: str, rev
     row = ReviewDecision(task_id=task_id, decision=decision, reason=reason, reason_code=reason_code,
                          stage=stage, reviewer=reviewer)
     if decision == Decision.request_changes:
-        from wan_tasks.revisions import make_revision
-
-        row.revision_job_id = make_revision(session, asset_id, changes, brands_dir)
+        try:
+            row.revision_job_id = make_revision(session, asset_id, changes, brands_dir)
+        except RevisionRefused as exc:
+            raise ReviewError(str(exc)) from exc
     session.add(row)
     asset = session.get(Asset, asset_id)
     if not moves_on:

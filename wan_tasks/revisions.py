@@ -12,29 +12,43 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from catalog.models import (Asset, Brief, Campaign, GenerationJob, ItemStatus, JobStatus, PromptItem)
-from wan_tasks.review import Changes, ReviewError
+from catalog.models import Asset, Brief, Campaign, GenerationJob, ItemStatus, JobStatus, PromptItem
+from governance.brand import BrandInvalid, BrandNotFound, load_brand
+from governance.text_policy import find_blocked_terms
+
+
+class RevisionRefused(ValueError):
+    """The requested change cannot be made (nothing changed, an empty or blocked prompt, a bad seed);
+    :func:`wan_tasks.review.decide` reports it as a ReviewError."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a reviewer asks to change for a revision (None: keep as it was)."""
+
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
 
 
 def _check_brand_policy(session: Session, item: PromptItem, texts: dict[str, str], brands_dir: Path | None) -> None:
-    from governance.brand import BrandInvalid, BrandNotFound, find_blocked_terms, load_brand
-
     brief = session.get(Brief, item.brief_id)
     brand = session.get(Campaign, brief.campaign_id).brand
     folder = brands_dir or Path(brief.path).parent / "brands"
     try:
         profile = load_brand(brand, folder)
     except (BrandNotFound, BrandInvalid) as exc:
-        raise ReviewError(f"cannot check the edited prompt against brand {brand!r}'s text policy: {exc}") from exc
+        raise RevisionRefused(f"cannot check the edited prompt against brand {brand!r}'s text policy: {exc}") from exc
     for field, text in texts.items():
         found = find_blocked_terms(text, profile)
         if found:
-            raise ReviewError(f"{field}: rejected by brand policy: blocked term(s) {', '.join(found)}")
+            raise RevisionRefused(f"{field}: rejected by brand policy: blocked term(s) {', '.join(found)}")
 
 
 def _revision_item(session: Session, item: PromptItem, prompt: str, negative: str) -> PromptItem:
@@ -53,20 +67,20 @@ def make_revision(session: Session, asset_id: int, changes: Changes | None, bran
     clip = session.get(Asset, asset_id)
     job = session.get(GenerationJob, clip.job_id) if clip is not None and clip.job_id else None
     if job is None:
-        raise ReviewError(f"asset {asset_id} is not a generated clip")
+        raise RevisionRefused(f"asset {asset_id} is not a generated clip")
     item = session.get(PromptItem, job.item_id)
     changes = changes or Changes()
     prompt = (changes.prompt if changes.prompt is not None else item.prompt).strip()
     negative = (changes.negative_prompt if changes.negative_prompt is not None else item.negative_prompt).strip()
     seed = job.seed if changes.seed is None else changes.seed
     if not prompt:
-        raise ReviewError("prompt: must not be empty")
+        raise RevisionRefused("prompt: must not be empty")
     if len(prompt) > 2000 or len(negative) > 2000:
-        raise ReviewError("prompt: at most 2000 characters")
+        raise RevisionRefused("prompt: at most 2000 characters")
     if not 0 <= seed < 2**31:
-        raise ReviewError(f"seed: must be within 0..{2**31 - 1}, got {seed}")
+        raise RevisionRefused(f"seed: must be within 0..{2**31 - 1}, got {seed}")
     if (prompt, negative, seed) == (item.prompt, item.negative_prompt, job.seed):
-        raise ReviewError("nothing to change: edit the prompt or negative prompt, or pick a new seed")
+        raise RevisionRefused("nothing to change: edit the prompt or negative prompt, or pick a new seed")
     if (prompt, negative) != (item.prompt, item.negative_prompt):
         _check_brand_policy(session, item, {"prompt": prompt, "negative_prompt": negative}, brands_dir)
         item = _revision_item(session, item, prompt, negative)

@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
+from adapters import pipelines
 from catalog import claims
 from catalog.db import session_scope
-from catalog.models import ShardRun, WorkerMetric, utcnow
+from catalog.models import GenerationJob as J
+from catalog.models import JobStatus, ShardRun, WorkerMetric, utcnow
 from core.settings import EngineOptions
 from wan_tasks import generate
 
@@ -123,10 +125,8 @@ def run_worker(engine: Engine, assets_dir: Path, opts: EngineOptions, cfg: Worke
     ``generate_fn`` stands in for ``generate.generate_jobs`` (same signature) in the benchmarks only, which time
     the orchestration around a generation of fixed length.
     """
-    from adapters import pipelines as models
-
     report = WorkerReport(worker=cfg.worker, slot=cfg.slot)
-    loads0 = models.load_count
+    loads0 = pipelines.load_count
     cid = None
     if cfg.campaign is not None:
         with engine.connect() as conn:
@@ -149,14 +149,14 @@ def run_worker(engine: Engine, assets_dir: Path, opts: EngineOptions, cfg: Worke
         _run_shard(engine, assets_dir, opts, cfg, c, cid, gpu_slot, report, on_clips, flow_run_id,
                    generate_fn or generate.generate_jobs)
         report.elapsed_s = time.monotonic() - t0
-        report.model_loads = models.load_count - loads0
+        report.model_loads = pipelines.load_count - loads0
         if time.monotonic() - last_metrics >= cfg.metrics_every_s:  # queue depth is a count: not after every shard
             last_metrics = time.monotonic()
             depth = _write_metrics(engine, report, cid, flow_run_id)
             if on_shard is not None:
                 on_shard(report, depth)
     report.elapsed_s = time.monotonic() - t0
-    report.model_loads = models.load_count - loads0
+    report.model_loads = pipelines.load_count - loads0
     if report.shards:
         depth = _write_metrics(engine, report, cid, flow_run_id)
         if on_shard is not None:
@@ -218,20 +218,11 @@ def _run_shard(engine: Engine, assets_dir: Path, opts: EngineOptions, cfg: Worke
 
 
 def _count_lost(engine: Engine, c: claims.Claim) -> int:
-    from sqlalchemy import func, select
-
-    from catalog.models import GenerationJob as J
-
     with engine.connect() as conn:
         return conn.scalar(select(func.count()).select_from(J).where(J.id.in_(c.job_ids), J.claim_token != c.token))
 
 
 def _failed(engine: Engine, c: claims.Claim) -> list[int]:
-    from sqlalchemy import select
-
-    from catalog.models import GenerationJob as J
-    from catalog.models import JobStatus
-
     with engine.connect() as conn:
         return list(conn.scalars(select(J.id).where(J.id.in_(c.job_ids), J.claim_token == c.token,
                                                     J.status == JobStatus.failed)))

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from catalog.db import session_scope
 from catalog.models import AbPair, AbVote, Asset, GenerationJob, PromptItem, Role, RolloutEvaluation
-from wan_tasks import rollout
 from dashboard.deps import Catalog, CurrentUser, require
+from wan_tasks import rollout
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["a/b"])

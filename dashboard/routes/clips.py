@@ -10,13 +10,23 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from catalog.db import session_scope
 from catalog.models import Decision, Role
-from flows import events
 from dashboard.deps import Catalog, CurrentUser, User, require
 from dashboard.routes.media import NOT_FOUND
 from dashboard.schemas import AssigneeIn, Conflict, DecisionIn, DecisionOut
+from flows import events
 from wan_tasks.queue import clip_detail
-from wan_tasks.review import (REJECT_REASONS, Changes, DecisionConflict, NoTask, NotAllowed, ReviewError, assign,
-                               decide, publishable_campaign, task_state)
+from wan_tasks.review import (
+    REJECT_REASONS,
+    Changes,
+    DecisionConflict,
+    NotAllowed,
+    NoTask,
+    ReviewError,
+    assign,
+    decide,
+    publishable_campaign,
+    task_state,
+)
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["clips"])

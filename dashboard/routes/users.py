@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import select
 
 from catalog.db import session_scope
-from catalog.models import Role, User as UserRow
-from wan_tasks.accounts import AccountError, set_role
+from catalog.models import Role
+from catalog.models import User as UserRow
 from dashboard.deps import Catalog, CurrentUser, require
 from dashboard.schemas import RoleIn
+from wan_tasks.accounts import AccountError, set_role
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["users"])

@@ -8,12 +8,25 @@ Revises: 0001
 Create Date: 2026-11-25 10:08:14.283519
 
 """
+import hashlib
+import json
+from datetime import timezone
 from typing import Sequence, Union
 
 from alembic import op
 import sqlalchemy as sa
 
-from catalog.audit import GENESIS, event_hash
+
+# Frozen copies of what this revision needs from the app at the time it was written, so that a later change to
+# catalog.audit cannot change what this migration does (tests/test_catalog.py checks they still agree).
+GENESIS = "0" * 64
+
+
+def event_hash(seq, at, actor, action, entity, entity_id, payload, prev_hash):  # noqa: ANN001, ANN201
+    at = at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo is not None else at
+    return hashlib.sha256(json.dumps([seq, at.isoformat(timespec="microseconds"), actor, action, entity, entity_id,
+                                      payload, prev_hash], sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 # revision identifiers, used by Alembic.
