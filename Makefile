@@ -1,6 +1,7 @@
 # Two commands, each doing its own set-up from a fresh clone:
 #   make demo   — the example campaign end to end (validate → catalog → generate → QC → review → publish)
-#   make test   — the test suite (SQLite and PostgreSQL; PostgreSQL at 127.0.0.1:5432 unless WANFLOW_TEST_PG)
+#   make test   — the layering contracts (import-linter), then the test suite (SQLite and PostgreSQL;
+#                 PostgreSQL at 127.0.0.1:5432 unless WANFLOW_TEST_PG)
 # torch is installed first and pinned: a CPU build exists for 2.13.0; any other spec pulls gigabytes of CUDA.
 
 PYTHON ?= python3
@@ -23,6 +24,7 @@ demo: setup
 	$(BIN)/wanflow demo
 
 test: setup browser
+	$(BIN)/lint-imports   # the layers (docs/architecture.md): a wrong import fails before any test runs
 	$(BIN)/python -m pytest
 
 # The dashboard's browser test drives Debian's chromium through Playwright (which cannot download its own here).
