@@ -22,16 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adapters.engine import GenerationParams, OnStep, run_batch
-from adapters.memory import (
-    BudgetCard,
-    Card,
-    Footprint,
-    Policy,
-    apply_policy,
-    card_for,
-    footprint_from_folder,
-    free_device_memory,
-)
+from adapters.memory import (BudgetCard, Card, Footprint, Policy, apply_policy, card_for, footprint_from_folder,
+                             free_device_memory)
 from adapters.random_weights import is_random, refuse
 from adapters.standins import (  # noqa: F401
     TINY_I2V_LABEL,

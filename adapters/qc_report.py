@@ -18,19 +18,10 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.models import (
-    Asset,
-    AssetKind,
-    Campaign,
-    ClipStatus,
-    GenerationJob,
-    PromptItem,
-    QcResult,
-    QcValidation,
-    ReviewTask,
-)
+from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJob, PromptItem, QcResult, QcValidation,
+                            ReviewTask)
 from core import heavy
-from core.files import atomic_path
+from core.files import write_text_atomic
 from governance.qc import BLOCK, BY_NAME, PASS, QC_CHECKS, REVIEW, UNCHECKED, clip_outcome
 
 COLOURS = {PASS: "#2e7d32", REVIEW: "#ef6c00", BLOCK: "#c62828", UNCHECKED: "#757575"}
@@ -49,7 +40,8 @@ class ClipRow:
     results: list[QcResult] = field(default_factory=list)
 
 
-def _b64(data: bytes, mime: str) -> str:
+def data_uri(data: bytes, mime: str) -> str:
+    """``data`` inlined for an HTML attribute: the reports are single files with no external assets."""
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
@@ -157,7 +149,7 @@ def render(campaign: str, clips: list[ClipRow], validation: QcValidation | None,
                if r.check == n and r.value is not None and np.isfinite(r.value)]
         if pts:
             png = metric_plot(n, [p[0] for p in pts], [p[1] for p in pts], next((p[2] for p in pts if p[2] is not None), None))
-            plots.append(f'<img alt="{n}" src="{_b64(png, "image/png")}">')
+            plots.append(f'<img alt="{n}" src="{data_uri(png, "image/png")}">')
     cards = []
     for c in clips:
         findings = [r for r in c.results if r.outcome in (REVIEW, BLOCK)]
@@ -166,7 +158,7 @@ def render(campaign: str, clips: list[ClipRow], validation: QcValidation | None,
             f"<tr><td>{r.check}</td><td>{'not run' if r.passed is None else ('pass' if r.passed else 'FAIL')}</td>"
             f"<td>{'' if r.value is None else f'{r.value:g}'}</td><td>{'' if r.threshold is None else f'{r.threshold:g}'}</td>"
             f"<td>{LABELS.get(r.outcome or '', r.outcome or '')}</td><td>{html.escape(_message(r))}</td></tr>" for r in c.results)
-        strip = _b64(contact_strip(Path(c.uri)), "image/jpeg")
+        strip = data_uri(contact_strip(Path(c.uri)), "image/jpeg")
         cards.append(
             f'<section class="clip"><h3>{_badge(c.outcome)} {html.escape(c.item)} · variant {c.variant} · asset {c.asset_id}</h3>'
             f'<p class="prompt">{html.escape(c.prompt)}</p><img class="strip" alt="contact sheet" src="{strip}">'
@@ -194,14 +186,7 @@ table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ddd;paddi
 </body></html>"""
 
 
-def write(dest: Path, text: str) -> Path:
-    """Write ``text`` to ``dest`` atomically (temp name beside it, then rename)."""
-    with atomic_path(Path(dest)) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(dest)
-
-
 def write_report(session: Session, campaign: str, dest: Path, brand: str, run_id: int | None = None,
                  validation: QcValidation | None = None) -> Path:
     """The report for ``campaign``, written to ``dest``."""
-    return write(dest, render(campaign, clips(session, campaign), validation, brand, run_id))
+    return write_text_atomic(dest, render(campaign, clips(session, campaign), validation, brand, run_id))

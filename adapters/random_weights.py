@@ -12,14 +12,8 @@ from typing import Any
 
 from adapters.standins import byte_level_tokenizer, clip_image_processor
 from core import heavy
-from governance.variants import (
-    IMAGE_ENCODER_VIT_H_14,
-    TEXT_ENCODER_UMT5_XXL,
-    VAE_WAN21,
-    Preset,
-    UnknownVariant,
-    preset_for,
-)
+from governance.variants import (IMAGE_ENCODER_VIT_H_14, TEXT_ENCODER_UMT5_XXL, VAE_WAN21, Preset, UnknownVariant,
+                                 preset_for)
 
 RANDOM_SOURCE = "random-weights:"  # a registry source or variant marked so is refused for campaigns
 REFUSAL = ("{what} is random-weights mode (real {variant} architecture, random weights): for benchmarks and "

@@ -26,14 +26,7 @@ from adapters.random_weights import is_random, refuse
 from adapters.standins import BUILDERS, LABELS, TINY_I2V_VARIANT, TINY_VARIANT
 from adapters.tracking import mlflow_client
 from core import heavy
-from governance.model_refs import (
-    ALIAS_RE,
-    BOOTSTRAP_ALIAS,
-    REGISTERED_MODELS,
-    TASK_OF,
-    ModelRefError,
-    parse_ref,
-)
+from governance.model_refs import ALIAS_RE, BOOTSTRAP_ALIAS, REGISTERED_MODELS, TASK_OF, ModelRefError, parse_ref
 from governance.variants import PRESETS, UnknownVariant, preset_for
 
 BOOTSTRAP = {"wan-t2v": TINY_VARIANT, "wan-i2v": TINY_I2V_VARIANT}  # what a fresh store gets, per model name

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapters.qc_report import _b64, contact_strip, write
+from adapters.qc_report import contact_strip, data_uri
 from core import heavy
-from core.files import atomic_path, write_text_atomic
+from core.files import write_bytes_atomic, write_text_atomic
 
 COMPARED = (("qc_pass_rate", "QC pass rate", True), ("qc_clean_rate", "QC clean rate (every check passed)", True),
             ("brand_safety_pass_rate", "brand safety pass rate", True), ("seconds_per_clip", "seconds per clip", False),
@@ -88,10 +88,10 @@ def render(ev: dict[str, Any], images: dict[str, bytes], strips: list[tuple[str,
         pref_text = (f"challenger preferred in {pref['wins']} of {pref['wins'] + pref['losses']} decisive votes "
                      f"({pref['win_rate']:.1%}, 95 % CI {pref['ci_low']:.1%}–{pref['ci_high']:.1%}); "
                      f"{pref['ties']} no preference")
-    imgs = "".join(f"<img alt='{html.escape(n)}' src='{_b64(b, 'image/png')}'>" for n, b in images.items())
+    imgs = "".join(f"<img alt='{html.escape(n)}' src='{data_uri(b, 'image/png')}'>" for n, b in images.items())
     strip_rows = "".join(
         f"<tr><td>{html.escape(item)}</td><td>{html.escape(arm)}</td>"
-        f"<td><img src='{_b64(contact_strip(Path(p)), 'image/jpeg')}'></td></tr>" for item, arm, p in strips)
+        f"<td><img src='{data_uri(contact_strip(Path(p)), 'image/jpeg')}'></td></tr>" for item, arm, p in strips)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Rollout evaluation {ev['id']}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.pass td{{background:#e8f5e9}}.fail td{{background:#ffebee}}
@@ -115,11 +115,8 @@ def write_report(dest: Path, ev: dict[str, Any], strips: list[tuple[str, str, st
     images = plots(ev["metrics"], ev["metrics"].get("preference", {}))
     files = {}
     for name, data in images.items():
-        path = dest.with_name(f"{dest.stem}-{name}")
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
-        files[name] = path
-    return write(dest, render(ev, images, strips)), files
+        files[name] = write_bytes_atomic(dest.with_name(f"{dest.stem}-{name}"), data)
+    return write_text_atomic(dest, render(ev, images, strips)), files
 
 
 def write_data(dest: Path, ev: dict[str, Any]) -> Path:

@@ -8,20 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.models import (
-    Asset,
-    AssetKind,
-    Brief,
-    Campaign,
-    GenerationJob,
-    ModelVersion,
-    PromptItem,
-    Publication,
-    QcResult,
-    ReviewDecision,
-    ReviewTask,
-    Run,
-)
+from catalog.models import (Asset, AssetKind, Brief, Campaign, GenerationJob, ModelVersion, PromptItem, Publication,
+                            QcResult, ReviewDecision, ReviewTask, Run)
 from core.files import sha256_file
 
 

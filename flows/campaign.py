@@ -20,19 +20,8 @@ from prefect.states import Cancelled
 from core.settings import Settings
 from flows import progress
 from flows.shard import generate_shard, slot_if_deployed
-from flows.tasks import (
-    batch_jobs,
-    find_clips,
-    finish_campaign_run,
-    freeze_brief_models,
-    generate_batch,
-    plan_brief,
-    qc_clip,
-    start_campaign_run,
-    store_brief,
-    validate_qc,
-    write_qc_report,
-)
+from flows.tasks import (batch_jobs, find_clips, finish_campaign_run, freeze_brief_models, generate_batch, plan_brief,
+                         qc_clip, start_campaign_run, store_brief, validate_qc, write_qc_report)
 from governance.brand import BrandProfile
 from governance.brief_schema import ValidBrief
 from wan_tasks.intake import validate

@@ -15,15 +15,8 @@ from prefect.artifacts import create_markdown_artifact
 from adapters.provenance import ProvenanceError, SigningConfig
 from core.settings import Settings
 from flows.context import catalog_of
-from flows.tasks import (
-    begin_run,
-    deliver_manifest,
-    deliver_renditions,
-    destination,
-    end_run,
-    make_renditions,
-    notify_cms,
-)
+from flows.tasks import (begin_run, deliver_manifest, deliver_renditions, destination, end_run, make_renditions,
+                         notify_cms)
 from governance.renditions import load_presets
 from wan_tasks.publish import approved_clips, delivery_policy
 from wan_tasks.publish import manifest as publish_manifest

@@ -20,6 +20,7 @@ from adapters.registry import ResolvedModel
 from catalog.db import session_scope
 from catalog.models import QcValidation
 from catalog.runs import close_run, open_run
+from core.files import write_text_atomic
 from core.settings import Settings
 from flows.context import catalog_of, flow_run_id
 from governance.brand import BrandProfile
@@ -142,7 +143,7 @@ def write_qc_report(settings: Settings, campaign: str, brand: str, run_id: int |
     with session_scope(catalog_of(settings)) as s:
         validation = s.get(QcValidation, validation_id) if validation_id else None
         clips = qc_report.clips(s, campaign)
-        qc_report.write(dest, qc_report.render(campaign, clips, validation, brand, run_id))
+        write_text_atomic(dest, qc_report.render(campaign, clips, validation, brand, run_id))
     outcomes = {o: sum(c.outcome == o for c in clips) for o in ("pass", "needs_review", "block")}
     return {"path": str(dest), "outcomes": outcomes}
 

@@ -24,16 +24,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from governance.brand import BrandInvalid, BrandNotFound, BrandProfile, load_brand
-from governance.brief_schema import (
-    CAMPAIGN_RE,
-    CSV_OPTIONAL,
-    CSV_REQUIRED,
-    BriefInvalid,
-    ItemSpec,
-    Problem,
-    Rejection,
-    ValidBrief,
-)
+from governance.brief_schema import (CAMPAIGN_RE, CSV_OPTIONAL, CSV_REQUIRED, BriefInvalid, ItemSpec, Problem,
+                                     Rejection, ValidBrief)
 from governance.brief_suite import items_to_frame, validate_prompt_table
 from governance.media_inputs import check_images, check_lora
 from governance.model_refs import ModelRefError, parse_ref

@@ -16,19 +16,8 @@ from sqlalchemy import select
 
 from adapters import media
 from catalog.db import open_catalog, session_scope
-from catalog.models import (
-    Asset,
-    AssetKind,
-    Brief,
-    Campaign,
-    ClipStatus,
-    GenerationJob,
-    ItemStatus,
-    JobStatus,
-    ModelVersion,
-    PromptItem,
-    Role,
-)
+from catalog.models import (Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ItemStatus, JobStatus,
+                            ModelVersion, PromptItem, Role)
 from wan_tasks import quality
 from wan_tasks.accounts import add_user
 

@@ -14,19 +14,8 @@ from sqlalchemy import func, select
 from adapters.media import probe
 from catalog.db import open_catalog, session_scope
 from catalog.lineage import lineage
-from catalog.models import (
-    Asset,
-    AssetKind,
-    ClipStatus,
-    Decision,
-    GenerationJob,
-    ItemStatus,
-    PromptItem,
-    Publication,
-    QcResult,
-    QcValidation,
-    ReviewTask,
-)
+from catalog.models import (Asset, AssetKind, ClipStatus, Decision, GenerationJob, ItemStatus, PromptItem, Publication,
+                            QcResult, QcValidation, ReviewTask)
 from governance.qc import QC_CHECKS
 from governance.renditions import load_presets
 from wan_tasks.review import decide, pending

@@ -17,17 +17,8 @@ from adapters import qc_report
 from adapters.qc_models import Models
 from adapters.registry import ResolvedModel
 from catalog.db import open_catalog, session_scope, upgrade
-from catalog.models import (
-    Asset,
-    AssetKind,
-    AuditEvent,
-    ClipStatus,
-    GenerationJob,
-    PromptItem,
-    QcResult,
-    QcValidation,
-    ReviewTask,
-)
+from catalog.models import (Asset, AssetKind, AuditEvent, ClipStatus, GenerationJob, PromptItem, QcResult, QcValidation,
+                            ReviewTask)
 from core.files import sha256_file
 from governance.brand import load_brand
 from governance.brief import load_brief

@@ -14,18 +14,8 @@ from review_helpers import PASSWORD, make_users, seed_campaign, sign_in
 from sqlalchemy import func, select, update
 
 from catalog.db import open_catalog, session_scope
-from catalog.models import (
-    Asset,
-    AssetKind,
-    AuditEvent,
-    Campaign,
-    ClipStatus,
-    ReviewDecision,
-    ReviewTask,
-    Role,
-    WebSession,
-    utcnow,
-)
+from catalog.models import (Asset, AssetKind, AuditEvent, Campaign, ClipStatus, ReviewDecision, ReviewTask, Role,
+                            WebSession, utcnow)
 from wan_tasks.review import publishable_campaign, set_due_hours, set_policy
 
 

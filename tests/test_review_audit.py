@@ -19,18 +19,8 @@ from sqlalchemy.exc import DBAPIError
 
 from catalog import audit
 from catalog.db import open_catalog, session_scope
-from catalog.models import (
-    Asset,
-    AuditEvent,
-    ClipStatus,
-    GenerationJob,
-    ItemStatus,
-    JobStatus,
-    PromptItem,
-    Publication,
-    ReviewTask,
-    Role,
-)
+from catalog.models import (Asset, AuditEvent, ClipStatus, GenerationJob, ItemStatus, JobStatus, PromptItem,
+                            Publication, ReviewTask, Role)
 
 
 def _drop_append_only_guard(engine) -> None:

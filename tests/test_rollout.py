@@ -19,21 +19,8 @@ from sqlalchemy import func, select
 
 from catalog import audit
 from catalog.db import open_catalog, session_scope
-from catalog.models import (
-    AbPair,
-    AliasMove,
-    Asset,
-    AssetKind,
-    AuditEvent,
-    Brief,
-    Campaign,
-    ClipStatus,
-    GenerationJob,
-    ModelVersion,
-    PromptItem,
-    Publication,
-    RolloutEvaluation,
-)
+from catalog.models import (AbPair, AliasMove, Asset, AssetKind, AuditEvent, Brief, Campaign, ClipStatus, GenerationJob,
+                            ModelVersion, PromptItem, Publication, RolloutEvaluation)
 from wan_tasks import rollout
 from wan_tasks.rollout import RolloutError, evaluate_gates, load_policy, wilson_interval
 

@@ -22,17 +22,8 @@ from adapters import pipelines as models
 from adapters.engine import GenerationParams, Lora, OnStep, run_batch
 from catalog import claims
 from catalog.db import session_scope
-from catalog.models import (
-    Asset,
-    AssetKind,
-    Campaign,
-    ClipStatus,
-    GenerationJob,
-    JobStatus,
-    ModelVersion,
-    PromptItem,
-    utcnow,
-)
+from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJob, JobStatus, ModelVersion, PromptItem,
+                            utcnow)
 from core.files import sha256_file
 from core.settings import EngineOptions
 

@@ -21,17 +21,8 @@ from adapters.clip_frames import DECODE_ERRORS, decode
 from adapters.qc_models import Models
 from catalog import audit
 from catalog.db import session_scope
-from catalog.models import (
-    Asset,
-    AssetKind,
-    Campaign,
-    ClipStatus,
-    GenerationJob,
-    PromptItem,
-    QcResult,
-    QcValidation,
-    ReviewTask,
-)
+from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJob, PromptItem, QcResult, QcValidation,
+                            ReviewTask)
 from core import heavy
 from governance.brand import BrandProfile, default_profile
 from governance.qc import BLOCK, CheckContext, CheckResult, Expected, Verdict, clip_outcome, judge, run

@@ -13,20 +13,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from catalog.models import (
-    Asset,
-    AssetKind,
-    Campaign,
-    ClipStatus,
-    GenerationJob,
-    ModelVersion,
-    PromptItem,
-    QcResult,
-    ReviewDecision,
-    ReviewStatus,
-    ReviewTask,
-    utcnow,
-)
+from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJob, ModelVersion, PromptItem, QcResult,
+                            ReviewDecision, ReviewStatus, ReviewTask, utcnow)
 
 STATUSES = {  # queue status → (clip status, stage or None)
     "to_review": (ClipStatus.in_review, "review"),

@@ -21,19 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from catalog import audit
-from catalog.models import (
-    Asset,
-    Campaign,
-    ClipStatus,
-    Decision,
-    GenerationJob,
-    ReviewDecision,
-    ReviewPolicy,
-    ReviewStatus,
-    ReviewTask,
-    Role,
-    utcnow,
-)
+from catalog.models import (Asset, Campaign, ClipStatus, Decision, GenerationJob, ReviewDecision, ReviewPolicy,
+                            ReviewStatus, ReviewTask, Role, utcnow)
 from wan_tasks.revisions import Changes, RevisionRefused, make_revision
 
 REJECT_REASONS: dict[str, str] = {

@@ -42,19 +42,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalog import audit
-from catalog.models import (
-    AbPair,
-    AbVote,
-    AliasMove,
-    Asset,
-    AssetKind,
-    ClipStatus,
-    GenerationJob,
-    PromptItem,
-    QcResult,
-    ReviewTask,
-    RolloutEvaluation,
-)
+from catalog.models import (AbPair, AbVote, AliasMove, Asset, AssetKind, ClipStatus, GenerationJob, PromptItem,
+                            QcResult, ReviewTask, RolloutEvaluation)
 from governance.qc import SPECS
 
 ARMS = ("champion", "challenger")

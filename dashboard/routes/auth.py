@@ -10,15 +10,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from catalog.db import session_scope
-from dashboard.deps import (
-    LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    Catalog,
-    User,
-    check_login_csrf,
-    new_login_csrf,
-    set_cookie,
-)
+from dashboard.deps import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Catalog, User, check_login_csrf, new_login_csrf,
+                            set_cookie)
 from dashboard.schemas import SessionOut, SignIn
 from wan_tasks.accounts import authenticate, end_session, find_session, sign_in_wait, start_session
 

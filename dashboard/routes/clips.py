@@ -15,18 +15,8 @@ from dashboard.routes.media import NOT_FOUND
 from dashboard.schemas import AssigneeIn, Conflict, DecisionIn, DecisionOut
 from flows import events
 from wan_tasks.queue import clip_detail
-from wan_tasks.review import (
-    REJECT_REASONS,
-    Changes,
-    DecisionConflict,
-    NotAllowed,
-    NoTask,
-    ReviewError,
-    assign,
-    decide,
-    publishable_campaign,
-    task_state,
-)
+from wan_tasks.review import (REJECT_REASONS, Changes, DecisionConflict, NotAllowed, NoTask, ReviewError, assign,
+                              decide, publishable_campaign, task_state)
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["clips"])
