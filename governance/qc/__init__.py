@@ -19,26 +19,17 @@ models are the adapters' (:mod:`adapters.clip_frames`, :mod:`adapters.qc_models`
 
 from __future__ import annotations
 
-from governance.qc import color, picture, semantic, technical, text  # noqa: F401 — registers, in this order
+# The group modules register their checks when imported, and the checks run (and are listed) in registration
+# order: keep these imports in this order (tests/test_qc_calibration.py checks QC_CHECKS).
+from governance.qc import technical  # noqa: F401, I001
+from governance.qc import picture  # noqa: F401
+from governance.qc import text  # noqa: F401
+from governance.qc import color  # noqa: F401
+from governance.qc import semantic  # noqa: F401
 from governance.qc.clip import Clip, Expected
 from governance.qc.context import BrandRules, CheckContext, ModelSource, ModelUnavailable, run
-from governance.qc.registry import (
-                                    BLOCK,
-                                    GROUPS,
-                                    OUTCOMES,
-                                    PASS,
-                                    PROFILE_OUTCOMES,
-                                    REVIEW,
-                                    SEVERITY,
-                                    Check,
-                                    CheckResult,
-                                    CheckRule,
-                                    CheckSpec,
-                                    Param,
-                                    not_run,
-                                    register,
-                                    registered,
-)
+from governance.qc.registry import (BLOCK, GROUPS, OUTCOMES, PASS, PROFILE_OUTCOMES, REVIEW, SEVERITY, Check, CheckResult,
+                                    CheckRule, CheckSpec, Param, not_run, register, registered)
 from governance.qc.verdict import UNCHECKED, Finding, Verdict, clip_outcome, judge
 
 CHECKS: tuple[Check, ...] = registered()
