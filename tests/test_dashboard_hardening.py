@@ -1,0 +1,102 @@
+"""The dashboard against hostile and unlucky requests, on SQLite and PostgreSQL: parallel wrong sign-ins for one
+name (a real uvicorn), ids that are not plain 32-bit numbers, a damaged clip file, an unknown expected stage,
+a crafted sign-in error, and an unhandled error that must still close the connection cleanly.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from review_helpers import PASSWORD, make_users, seed_campaign, sign_in
+from sqlalchemy import func, select
+
+from catalog.db import open_catalog, session_scope
+from catalog.models import Asset, AuditEvent, GenerationJob, ReviewDecision, Role
+
+# "²" passes str.isdigit() and fails int(); "１" and "١" are digits int() reads as 1; the rest overflow a 32-bit
+# column (PostgreSQL: integer out of range) or a 64-bit one (SQLite: OverflowError).
+BAD_IDS = ["%C2%B2", "%EF%BC%91", "%D9%A1", "-1", str(2**31), str(2**63), str(10**30)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """An app served by a real uvicorn on a loopback port, in a thread."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        import uvicorn
+
+        self.port = _free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.server.started, "uvicorn did not start"
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def dash(settings):
+    from dashboard import create_app
+
+    ids = seed_campaign(settings, items=("hero",), variants=2)
+    make_users(settings, rita=Role.reviewer, ann=Role.approver)
+    return create_app(settings), settings, ids
+
+
+def _count(settings, action: str, actor: str) -> int:
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
+        return s.scalar(select(func.count()).select_from(AuditEvent)
+                        .where(AuditEvent.action == action, AuditEvent.actor == actor))
+
+
+# 6. the sign-in throttle is atomic per name
+
+
+def test_parallel_wrong_sign_ins_check_at_most_the_allowed_passwords(settings):
+    import httpx
+
+    from dashboard import create_app
+
+    make_users(settings, rita=Role.reviewer)
+    limit, tries = settings.sign_in_max_failures, 20
+    with Served(create_app(settings)) as srv, httpx.Client(base_url=srv.url) as warm:
+        pre = warm.get("/api/session")
+        token, cookie = pre.json()["csrf_token"], pre.cookies["wanflow_login_csrf"]
+        barrier = threading.Barrier(tries)
+
+        def attempt(_: int) -> int:
+            with httpx.Client(base_url=srv.url, cookies={"wanflow_login_csrf": cookie}, timeout=60) as c:
+                barrier.wait()
+                return c.post("/api/session", json={"name": "rita", "password": "wrong password"},
+                              headers={"X-CSRF-Token": token}).status_code
+
+        with ThreadPoolExecutor(tries) as pool:
+            codes = list(pool.map(attempt, range(tries)))
+    # Every failure recorded is a password that was checked; the rest were refused without checking.
+    assert _count(settings, "user.sign_in_failed", "rita") == limit
+    assert sorted(codes) == [401] * limit + [429] * (tries - limit)
+    assert _count(settings, "user.sign_in_throttled", "rita") == tries - limit
