@@ -100,3 +100,59 @@ def test_parallel_wrong_sign_ins_check_at_most_the_allowed_passwords(settings):
     assert _count(settings, "user.sign_in_failed", "rita") == limit
     assert sorted(codes) == [401] * limit + [429] * (tries - limit)
     assert _count(settings, "user.sign_in_throttled", "rita") == tries - limit
+
+
+# 7. ids from the URL or a form are ASCII digits within the column's range
+
+
+def test_every_id_route_answers_404_or_422_to_ids_that_are_not_plain_32_bit_numbers(dash):
+    app, settings, ids = dash
+    c = TestClient(app, raise_server_exceptions=False)
+    token = sign_in(c, "ann")
+    head = {"X-CSRF-Token": token}
+    for bad in BAD_IDS:
+        requests = [
+            ("GET", f"/clips/{bad}", {}), ("GET", f"/api/clips/{bad}", {}),
+            ("GET", f"/media/{bad}", {}), ("GET", f"/media/{bad}/frames.png", {}),
+            ("POST", f"/clips/{bad}/decision", {"data": {"decision": "approve", "csrf_token": token}}),
+            ("POST", f"/clips/{bad}/assignee", {"data": {"assignee": "rita", "csrf_token": token}}),
+            ("POST", f"/api/clips/{bad}/decision", {"json": {"decision": "approve"}, "headers": head}),
+            ("POST", f"/api/clips/{bad}/assignee", {"json": {"assignee": "rita"}, "headers": head}),
+            ("GET", f"/ab/{bad}", {}), ("GET", f"/api/ab/{bad}", {}), ("GET", f"/api/ab/{bad}/next", {}),
+            ("POST", f"/ab/{bad}/vote", {"data": {"pair_id": "1", "side": "left", "csrf_token": token}}),
+            ("POST", "/ab/1/vote", {"data": {"pair_id": bad, "side": "left", "csrf_token": token}}),
+            ("POST", f"/api/ab/pairs/{bad}/vote", {"json": {"side": "left"}, "headers": head}),
+        ]
+        for method, path, kw in requests:
+            r = c.request(method, path, follow_redirects=False, **kw)
+            assert r.status_code in (404, 422), (method, path, kw.get("data"), r.status_code)
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
+        assert s.scalar(select(func.count()).select_from(ReviewDecision)) == 0
+
+
+@pytest.mark.parametrize("seed", ["²", "１", "١", "-1", str(2**31), str(2**63), str(10**30), " 7", "7_0", "7.0"])
+def test_the_seed_form_field_takes_only_ascii_digits_in_range(dash, seed):
+    app, settings, ids = dash
+    c = TestClient(app, raise_server_exceptions=False)
+    token = sign_in(c, "rita")
+    r = c.post(f"/clips/{ids[0]}/decision", follow_redirects=False,
+               data={"decision": "request_changes", "seed": seed, "csrf_token": token})
+    assert r.status_code == 422 and "seed" in r.text, (seed, r.status_code)
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
+        assert s.scalar(select(func.count()).select_from(GenerationJob)) == 2  # no revision job was made
+
+
+def test_an_unhandled_error_closes_the_connection_with_connection_close(dash):
+    app, _, _ = dash
+
+    @app.get("/api/broken")
+    def broken() -> dict:
+        raise RuntimeError("a bug")
+
+    with Served(app) as srv:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        conn.request("GET", "/api/broken")
+        r = conn.getresponse()
+        body = r.read()
+        assert r.status == 500 and r.getheader("connection") == "close", (r.status, r.getheaders(), body)
+        conn.close()

@@ -16,10 +16,11 @@ from catalog.db import session_scope
 from catalog.models import Asset
 from dashboard.deps import Catalog, User
 from dashboard.frames import frame_strip
+from dashboard.schemas import parse_id
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["media"])
-REF = re.compile(r"(\d{1,12})(/frames\.png)?")
+REF = re.compile(r"([0-9]{1,10})(/frames\.png)?")  # ASCII digits; the range is parse_id's
 TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png", ".webm": "video/webm"}
 NOT_FOUND = "not found"
 
@@ -39,9 +40,10 @@ def asset_file(request: Request, catalog, asset_id: int) -> tuple[Path, str]:
 @pages.get("/media/{ref:path}")
 def media(ref: str, request: Request, catalog: Catalog, user: User):
     match = REF.fullmatch(ref)
-    if match is None:
+    asset_id = parse_id(match.group(1)) if match else None
+    if asset_id is None:
         raise HTTPException(404, NOT_FOUND)
-    path, sha = asset_file(request, catalog, int(match.group(1)))
+    path, sha = asset_file(request, catalog, asset_id)
     if match.group(2):
         if path.suffix != ".mp4":
             raise HTTPException(404, NOT_FOUND)
