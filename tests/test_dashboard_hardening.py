@@ -156,3 +156,23 @@ def test_an_unhandled_error_closes_the_connection_with_connection_close(dash):
         body = r.read()
         assert r.status == 500 and r.getheader("connection") == "close", (r.status, r.getheaders(), body)
         conn.close()
+
+
+# 8. a damaged clip file
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_a_damaged_clip_gives_a_clear_4xx_frame_strip_and_a_log_line(dash, damage, caplog):
+    app, settings, ids = dash
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
+        path = s.get(Asset, ids[0]).uri
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write({"garbage": b"this is not a video\n" * 50, "truncated": data[:600], "empty": b""}[damage])
+    c = TestClient(app, raise_server_exceptions=False)
+    sign_in(c, "rita")
+    with caplog.at_level(logging.WARNING):
+        r = c.get(f"/media/{ids[0]}/frames.png")
+    assert r.status_code == 422 and "cannot be decoded" in r.text, (r.status_code, r.text[:200])
+    assert any(f"asset {ids[0]}" in rec.getMessage() and "frame strip" in rec.getMessage() for rec in caplog.records)
+    assert c.get(f"/media/{ids[1]}/frames.png").headers["content-type"] == "image/png"  # the others still work
