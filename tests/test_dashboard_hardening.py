@@ -176,3 +176,37 @@ def test_a_damaged_clip_gives_a_clear_4xx_frame_strip_and_a_log_line(dash, damag
     assert r.status_code == 422 and "cannot be decoded" in r.text, (r.status_code, r.text[:200])
     assert any(f"asset {ids[0]}" in rec.getMessage() and "frame strip" in rec.getMessage() for rec in caplog.records)
     assert c.get(f"/media/{ids[1]}/frames.png").headers["content-type"] == "image/png"  # the others still work
+
+
+# 9. smaller
+
+
+def test_an_unknown_expected_stage_is_422_and_the_task_stays_pending(dash):
+    app, settings, ids = dash
+    c = TestClient(app)
+    token = sign_in(c, "rita")
+    r = c.post(f"/api/clips/{ids[0]}/decision", json={"decision": "approve", "expected_stage": "bogus"},
+               headers={"X-CSRF-Token": token})
+    assert r.status_code == 422 and "expected_stage" in r.json()["detail"]
+    r = c.post(f"/clips/{ids[0]}/decision", data={"decision": "approve", "expected_stage": "bogus",
+                                                  "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 422 and "expected_stage" in r.text
+    r = c.post(f"/api/clips/{ids[0]}/decision", json={"decision": "approve", "expected_stage": "review"},
+               headers={"X-CSRF-Token": token})
+    assert r.status_code == 200
+
+
+def test_the_sign_in_page_shows_only_known_error_codes(dash):
+    app, _, _ = dash
+    c = TestClient(app)
+    r = c.get("/login", params={"error": "Your account is locked: call +1 555 0100 now"})
+    assert r.status_code == 200 and "555 0100" not in r.text and 'role="alert"' not in r.text
+    r = c.get("/login", params={"error": "wrong"})
+    assert r.status_code == 401 and "Wrong name or password" in r.text
+    page = c.get("/login").text
+    form_token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    r = c.post("/login", data={"name": "rita", "password": "wrong password", "csrf_token": form_token})
+    assert r.status_code == 401 and "Wrong name or password" in r.text
+    form_token = r.text.split('name="csrf_token" value="')[1].split('"')[0]
+    assert c.post("/login", data={"name": "rita", "password": PASSWORD, "csrf_token": form_token},
+                  follow_redirects=False).status_code == 303

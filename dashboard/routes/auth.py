@@ -18,6 +18,7 @@ from wan_tasks.accounts import SignedIn, end_session, find_session, sign_in
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["session"])
 WRONG = "wrong name or password"
+LOGIN_ERRORS = {"wrong": WRONG, "throttled": "too many failed sign-ins for this name: try again later"}
 
 
 class Throttled(Exception):
@@ -46,8 +47,7 @@ def _max_age(request: Request) -> int:
     return int(request.app.state.settings.review_session_hours * 3600)
 
 
-@pages.get("/login")
-def login_page(request: Request, next: str = "/", error: str | None = None):
+def _login_form(request: Request, next: str, error: str | None = None) -> Response:
     token = new_login_csrf()
     response = request.app.state.templates.TemplateResponse(
         request, "login.html", {"csrf_token": token, "next": _safe_next(next), "error": error, "user": None},
@@ -56,18 +56,25 @@ def login_page(request: Request, next: str = "/", error: str | None = None):
     return response
 
 
+@pages.get("/login")
+def login_page(request: Request, next: str = "/", error: str | None = None):
+    """The sign-in form. ``error`` is a code (LOGIN_ERRORS); its fixed message is shown, any other text is not,
+    so a link cannot make the real sign-in page say what its author wants."""
+    return _login_form(request, next, LOGIN_ERRORS.get(error or ""))
+
+
 @pages.post("/login", dependencies=[Depends(check_login_csrf)])
 def login(request: Request, catalog: Catalog, name: Annotated[str, Form(max_length=64)],
           password: Annotated[str, Form(max_length=1024)], next: Annotated[str, Form()] = "/"):
     try:
         signed = _sign_in(request, catalog, name.strip(), password)
     except Throttled as e:
-        response = login_page(request, next, error=str(e))
+        response = _login_form(request, next, str(e))
         response.status_code = 429
         response.headers["Retry-After"] = str(e.seconds)
         return response
     if signed is None:
-        return login_page(request, next, error=WRONG)
+        return _login_form(request, next, WRONG)
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_cookie(response, request, SESSION_COOKIE, signed.token, _max_age(request))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
