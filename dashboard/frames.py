@@ -22,16 +22,13 @@ class Undecodable(ValueError):
 def _decode(src: Path) -> tuple[list[Image.Image], float]:
     try:
         with av.open(str(src)) as container:
-            if not container.streams.video:
-                raise Undecodable(f"{src.name}: no video stream")
-            rate = float(container.streams.video[0].average_rate or 16)
-            frames = [f.to_image() for f in container.decode(video=0)]
+            video = container.streams.video
+            rate = float(video[0].average_rate or 16) if video else 16.0
+            frames = [f.to_image() for f in container.decode(video=0)] if video else []
     except (av.error.FFmpegError, IndexError, ValueError) as exc:
-        if isinstance(exc, Undecodable):
-            raise
         raise Undecodable(f"{src.name}: {type(exc).__name__}: {exc}") from exc
     if not frames:
-        raise Undecodable(f"{src.name}: no frames")
+        raise Undecodable(f"{src.name}: no video frames")
     return frames, rate
 
 

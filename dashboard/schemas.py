@@ -10,7 +10,6 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from catalog.models import Decision, Role
 
-
 MAX_ID = 2**31 - 1  # ids and seeds are 32-bit INTEGER columns on PostgreSQL
 ASCII_ID = re.compile(r"[0-9]{1,10}")  # not \d, str.isdigit() or int(): they take "²", "１" and "١"
 BAD_ID = f"not a whole number within 0..{MAX_ID} (ASCII digits only)"

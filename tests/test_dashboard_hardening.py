@@ -11,7 +11,11 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Self
 
+import av
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from review_helpers import PASSWORD, make_users, seed_campaign, sign_in
@@ -34,14 +38,14 @@ def _free_port() -> int:
 class Served:
     """An app served by a real uvicorn on a loopback port, in a thread."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self, app) -> None:
         import uvicorn
 
         self.port = _free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> Served:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started and time.monotonic() < deadline:
@@ -49,7 +53,7 @@ class Served:
         assert self.server.started, "uvicorn did not start"
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
@@ -106,7 +110,7 @@ def test_parallel_wrong_sign_ins_check_at_most_the_allowed_passwords(settings):
 
 
 def test_every_id_route_answers_404_or_422_to_ids_that_are_not_plain_32_bit_numbers(dash):
-    app, settings, ids = dash
+    app, settings, _ = dash
     c = TestClient(app, raise_server_exceptions=False)
     token = sign_in(c, "ann")
     head = {"X-CSRF-Token": token}
@@ -161,14 +165,27 @@ def test_an_unhandled_error_closes_the_connection_with_connection_close(dash):
 # 8. a damaged clip file
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def _audio_only(path: Path) -> None:
+    """A valid MP4 with one AAC stream and no video (PyAV: `container.streams.video[0]` is an IndexError)."""
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=8000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 8000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "audio only"])
 def test_a_damaged_clip_gives_a_clear_4xx_frame_strip_and_a_log_line(dash, damage, caplog):
     app, settings, ids = dash
     with session_scope(open_catalog(settings.catalog_db_url)) as s:
         path = s.get(Asset, ids[0]).uri
-    data = open(path, "rb").read()
-    with open(path, "wb") as f:
-        f.write({"garbage": b"this is not a video\n" * 50, "truncated": data[:600], "empty": b""}[damage])
+    data = Path(path).read_bytes()
+    if damage == "audio only":
+        _audio_only(Path(path))
+    else:
+        Path(path).write_bytes({"garbage": b"this is not a video\n" * 50, "truncated": data[:600],
+                                "empty": b""}[damage])
     c = TestClient(app, raise_server_exceptions=False)
     sign_in(c, "rita")
     with caplog.at_level(logging.WARNING):
@@ -182,7 +199,7 @@ def test_a_damaged_clip_gives_a_clear_4xx_frame_strip_and_a_log_line(dash, damag
 
 
 def test_an_unknown_expected_stage_is_422_and_the_task_stays_pending(dash):
-    app, settings, ids = dash
+    app, _, ids = dash
     c = TestClient(app)
     token = sign_in(c, "rita")
     r = c.post(f"/api/clips/{ids[0]}/decision", json={"decision": "approve", "expected_stage": "bogus"},
