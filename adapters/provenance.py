@@ -78,6 +78,7 @@ class Verification:
     signer: dict[str, Any] | None
     sidecar: Path | None = None
     trust_checked: bool = False
+    title: str | None = None  # the manifest's dc:title: the file's name as delivered
 
     @property
     def ok(self) -> bool:
@@ -193,7 +194,8 @@ def verify(path: Path, trust_anchors: Path | None = None) -> Verification:
         digital_source_types=[a["digitalSourceType"] for a in actions if a.get("digitalSourceType")],
         generator=created.get("softwareAgent") if created else None,
         ingredients=[{k: i.get(k) for k in ("title", "format", "relationship")} for i in m.get("ingredients", [])],
-        lineage=lineage, signer=m.get("signature_info"), sidecar=sidecar, trust_checked=trust_anchors is not None)
+        lineage=lineage, signer=m.get("signature_info"), sidecar=sidecar, trust_checked=trust_anchors is not None,
+        title=m.get("title"))
 
 
 def make_dev_ca(folder: Path) -> SigningConfig:

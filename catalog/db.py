@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import heavy
@@ -56,6 +57,28 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     with sessionmaker(engine, expire_on_commit=False)() as session:
         with session.begin():
             yield session
+
+
+def lock_key(key: str) -> int:
+    """A text key as a signed 64-bit number (PostgreSQL advisory locks take a bigint)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def serialised_scope(engine: Engine, key: str) -> Iterator[Session]:
+    """One transaction that runs alone among those with the same ``key``, across processes and hosts.
+
+    PostgreSQL: a transaction-level advisory lock on the key, taken by the first statement and held until
+    commit or rollback (other keys are not blocked). SQLite: ``BEGIN IMMEDIATE``, the database's single write
+    lock, taken before anything is read (every writer waits, which is SQLite's model anyway).
+    """
+    with session_scope(engine) as session:
+        conn = session.connection()
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(select(func.pg_advisory_xact_lock(lock_key(key))))
+        yield session
 
 
 _engines: dict[str, Engine] = {}

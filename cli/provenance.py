@@ -36,6 +36,7 @@ def provenance_verify(
     else:
         t = Table(title=f"C2PA: {file}", show_header=False)
         t.add_row("state", v.state + ("" if anchors else " (no trust anchors given: signer trust not checked)"))
+        t.add_row("title", v.title or "")
         t.add_row("AI-generated", "yes (trainedAlgorithmicMedia)" if v.ai_generated else "NO")
         t.add_row("generator", f"{(v.generator or {}).get('name')} {(v.generator or {}).get('version')}")
         t.add_row("ingredients", ", ".join(f"{i['title']} ({i['relationship']})" for i in v.ingredients))

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +20,7 @@ from dashboard.routes import ab, auth, clips, media, queue, users
 
 HERE = Path(__file__).parent
 API_PREFIX = "/api"
+INTERNAL_ERROR = "internal error (logged on the server)"
 SECURITY_HEADERS = {  # no inline scripts, nothing from elsewhere, not framable (no click-jacked approvals)
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
                                "form-action 'self'; base-uri 'none'",
@@ -89,6 +90,15 @@ def create_app(settings: Settings) -> FastAPI:
         return app.state.templates.TemplateResponse(
             request, "message.html", {"title": "Invalid request", "message": "; ".join(problems), "user": None},
             status_code=422)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception):
+        # A bug: say so and close the connection cleanly (Starlette re-raises, so uvicorn logs the traceback
+        # and closes the connection, which `Connection: close` announces).
+        close = {"Connection": "close"}
+        if _is_api(request):
+            return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500, headers=close)
+        return PlainTextResponse(INTERNAL_ERROR, status_code=500, headers=close)
 
     return app
 

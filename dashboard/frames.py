@@ -1,7 +1,8 @@
 """Frame strips for the clip page: evenly spaced frames of a clip, labelled with their time, as one PNG.
 
 Made on first request and kept beside the asset store's clips (named by the clip's sha256, so a changed
-clip gets a new strip); written to a temporary name and renamed.
+clip gets a new strip); written to a temporary name and renamed. A file that cannot be decoded (damaged,
+truncated, no video stream) raises :class:`Undecodable`.
 """
 
 from __future__ import annotations
@@ -14,15 +15,27 @@ from PIL import Image, ImageDraw, ImageFont
 from core.files import atomic_path
 
 
+class Undecodable(ValueError):
+    """The clip's file cannot be decoded into frames."""
+
+
+def _decode(src: Path) -> tuple[list[Image.Image], float]:
+    try:
+        with av.open(str(src)) as container:
+            video = container.streams.video
+            rate = float(video[0].average_rate or 16) if video else 16.0
+            frames = [f.to_image() for f in container.decode(video=0)] if video else []
+    except (av.error.FFmpegError, IndexError, ValueError) as exc:
+        raise Undecodable(f"{src.name}: {type(exc).__name__}: {exc}") from exc
+    if not frames:
+        raise Undecodable(f"{src.name}: no video frames")
+    return frames, rate
+
+
 def frame_strip(src: Path, dest: Path, count: int = 8, thumb_height: int = 72) -> Path:
     if dest.exists():
         return dest
-    with av.open(str(src)) as container:
-        stream = container.streams.video[0]
-        rate = float(stream.average_rate or 16)
-        frames = [f.to_image() for f in container.decode(video=0)]
-    if not frames:
-        raise ValueError(f"{src}: no frames")
+    frames, rate = _decode(src)
     picks = sorted({round(i * (len(frames) - 1) / max(1, count - 1)) for i in range(min(count, len(frames)))})
     width = max(1, round(frames[0].width * thumb_height / frames[0].height))
     label = 12

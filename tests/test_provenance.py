@@ -119,3 +119,32 @@ def test_publishing_without_a_signing_key_is_refused(tmp_path):
     r = wanflow("provenance", "dev-ca", str(tmp_path / "ca"), home=tmp_path / "home")
     assert r.returncode == 0 and "WANFLOW_C2PA_CERT_CHAIN=" in r.stdout
     assert (tmp_path / "ca" / "dev-root-ca.pem").is_file()
+
+
+RENDER_PRESETS = """video:
+  - {name: square-small, aspect: "1:1", width: 128, height: 128, fps: 24, x264_preset: veryfast}
+preview: {width: 64, fps: 8, seconds: 1}
+"""
+
+
+def test_the_manifest_title_is_the_delivered_file_name(settings, tmp_path):
+    """Not the asset store's internal name (`<clip id>-<preset>.mp4`): the name the file has where it is delivered."""
+    from review_helpers import seed_campaign
+
+    from adapters.destinations import LocalFolder
+    from catalog.db import open_catalog
+    from flows.publish import signing_config
+    from governance.renditions import load_presets
+    from wan_tasks import publish, render
+
+    (tmp_path / "presets.yaml").write_text(RENDER_PRESETS, "utf-8")
+    clip = seed_campaign(settings, name="title-test", items=("hero",), variants=1)[0]
+    engine = open_catalog(settings.catalog_db_url)
+    asset_ids = render.render_clip(engine, clip, settings.assets_dir, load_presets(tmp_path / "presets.yaml"),
+                                   publish.delivery_policy(engine, clip, None), signing_config(settings), workers=1)
+    publish.deliver_clip(engine, clip, asset_ids, LocalFolder(tmp_path / "out"))
+    delivered = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert [p.name for p in delivered] == ["hero-v0-poster.jpg", "hero-v0-preview.webp", "hero-v0-square-small.mp4"]
+    for f in delivered:
+        v = provenance.verify(f, settings.c2pa_trust_anchors)
+        assert v.ok and v.title == f.name, (f.name, v.title, v.failures)

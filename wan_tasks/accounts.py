@@ -8,7 +8,9 @@ Sign-ins (and failed attempts), sign-outs, new users and role changes are audit 
 also throttle guessing: after ``max_failures`` failed sign-ins of one name within a window (since its last
 successful one), that name's sign-in is refused without checking the password until the oldest of them
 leaves the window (:func:`sign_in_wait`). The count lives in the catalog, so every dashboard replica
-sees it.
+sees it, and :func:`sign_in` counts and checks in one transaction serialised per name (a PostgreSQL advisory
+lock on the name, SQLite's write lock): parallel attempts for one name wait for each other, so at most
+``max_failures`` passwords are checked per window however many arrive at once.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ import functools
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from catalog import audit
+from catalog.db import serialised_scope
 from catalog.models import AuditEvent, Role, User, WebSession, utcnow
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -110,6 +114,29 @@ def sign_in_wait(session: Session, name: str, max_failures: int, window: timedel
                  {"failures": max_failures, "window_minutes": window.total_seconds() / 60,
                   "retry_after_s": round(wait)})
     return wait
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    token: str  # the session cookie
+    csrf_token: str
+    role: Role
+
+
+def sign_in(engine: Engine, name: str, password: str, max_failures: int, window: timedelta,
+            session_hours: float) -> SignedIn | float | None:
+    """Sign ``name`` in: a new session, or the seconds to wait (throttled, password not checked), or None for
+    a wrong name or password. Counting the failures and checking the password are one transaction that runs
+    alone for this name (see the module docstring), so the count cannot be raced."""
+    with serialised_scope(engine, f"sign-in:{name[:128]}") as s:
+        wait = sign_in_wait(s, name, max_failures, window)
+        if wait:
+            return wait  # the refusal is recorded (committed) before it is answered
+        user = authenticate(s, name, password)
+        if user is None:
+            return None
+        token, csrf = start_session(s, user, session_hours)
+        return SignedIn(token, csrf, user.role)
 
 
 def _digest(token: str) -> str:

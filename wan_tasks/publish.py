@@ -44,8 +44,7 @@ def delivery_policy(engine: Engine, clip_id: int, brands_dir: Path | None):  # n
 
 
 def _relpath(facts, asset: Asset) -> str:  # noqa: ANN001
-    suffix = Path(asset.uri).suffix
-    return f"{facts.campaign}/{facts.stem}-{asset.preset}{suffix}"
+    return f"{facts.campaign}/{facts.delivered_name(asset.preset, Path(asset.uri).suffix)}"
 
 
 def _upsert(engine: Engine, asset: Asset, destination: Destination, uri: str, run_id: int | None,

@@ -50,6 +50,10 @@ class ClipFacts:
     def stem(self) -> str:
         return f"{self.item}-v{self.variant}"
 
+    def delivered_name(self, preset: str, suffix: str) -> str:
+        """The file's name at the destination (and so the title in its C2PA manifest)."""
+        return f"{self.stem}-{preset}{suffix}"
+
     def claim(self, title: str, preset: str) -> provenance.Credentials:
         generator = (f"{self.variant_name} (stand-in with random weights, not a Wan release)" if self.stand_in
                      else f"Wan {self.variant_name}")
@@ -101,7 +105,8 @@ def _record(engine: Engine, clip_id: int, kind: AssetKind, preset: str, aspect: 
 def _signed(facts: ClipFacts, unsigned: Path, dest: Path, preset: str,
             signing: provenance.SigningConfig) -> dict[str, Any]:
     try:
-        return provenance.sign(unsigned, dest, facts.claim(dest.name, preset), facts.path, signing)
+        return provenance.sign(unsigned, dest, facts.claim(facts.delivered_name(preset, dest.suffix), preset),
+                               facts.path, signing)
     finally:
         unsigned.unlink(missing_ok=True)
 

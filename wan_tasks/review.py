@@ -36,6 +36,7 @@ REJECT_REASONS: dict[str, str] = {
 }
 DECIDERS = {Role.reviewer, Role.approver, Role.admin}
 FINAL_APPROVERS = {Role.approver, Role.admin}
+STAGES = ("review", "approval")  # a task's stage: review, then approval on two-stage brands
 
 
 class ReviewError(Exception):
@@ -187,6 +188,8 @@ def decide(session: Session, asset_id: int, decision: Decision, reason: str, rev
     """Record one decision. Exactly one decision per task and stage, even under concurrency."""
     if not reviewer.strip():
         raise ReviewError("a decision needs a reviewer (--as USER)")
+    if expected_stage and expected_stage not in STAGES:
+        raise ReviewError(f"expected_stage: {expected_stage!r} is not one of {', '.join(STAGES)}")
     reason = _check_input(decision, reason, reason_code, changes)
     task = session.scalar(select(ReviewTask).where(ReviewTask.asset_id == asset_id))
     if task is None:

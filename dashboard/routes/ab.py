@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from catalog.db import session_scope
 from catalog.models import AbPair, AbVote, Asset, GenerationJob, PromptItem, Role, RolloutEvaluation
 from dashboard.deps import Catalog, CurrentUser, require
+from dashboard.schemas import Id
 from wan_tasks import rollout
 
 pages = APIRouter(include_in_schema=False)
@@ -57,7 +58,7 @@ def _progress(s, evaluation_id: int, reviewer: str) -> dict:  # noqa: ANN001
 
 
 @pages.get("/ab/{evaluation_id}")
-def ab_page(evaluation_id: int, request: Request, catalog: Catalog, user: Reviewer):
+def ab_page(evaluation_id: Id, request: Request, catalog: Catalog, user: Reviewer):
     with session_scope(catalog) as s:
         _evaluation(s, evaluation_id)
         pair, progress = _next(s, evaluation_id, user.name), _progress(s, evaluation_id, user.name)
@@ -66,7 +67,7 @@ def ab_page(evaluation_id: int, request: Request, catalog: Catalog, user: Review
 
 
 @pages.post("/ab/{evaluation_id}/vote")
-def ab_vote_form(evaluation_id: int, catalog: Catalog, user: Reviewer, pair_id: Annotated[int, Form()],
+def ab_vote_form(evaluation_id: Id, catalog: Catalog, user: Reviewer, pair_id: Annotated[Id, Form()],
                  side: Annotated[str, Form()]):
     _vote(catalog, pair_id, side, user.name, evaluation_id)
     return RedirectResponse(f"/ab/{evaluation_id}", status_code=303)
@@ -85,19 +86,19 @@ def _vote(catalog, pair_id: int, side: str, reviewer: str, evaluation_id: int | 
 
 
 @api.get("/ab/{evaluation_id}/next")
-def ab_next(evaluation_id: int, catalog: Catalog, user: Reviewer) -> dict:
+def ab_next(evaluation_id: Id, catalog: Catalog, user: Reviewer) -> dict:
     with session_scope(catalog) as s:
         _evaluation(s, evaluation_id)
         return {"pair": _next(s, evaluation_id, user.name), **_progress(s, evaluation_id, user.name)}
 
 
 @api.post("/ab/pairs/{pair_id}/vote")
-def ab_vote(pair_id: int, body: VoteIn, catalog: Catalog, user: Reviewer) -> dict:
+def ab_vote(pair_id: Id, body: VoteIn, catalog: Catalog, user: Reviewer) -> dict:
     return _vote(catalog, pair_id, body.side, user.name)
 
 
 @api.get("/ab/{evaluation_id}")
-def ab_summary(evaluation_id: int, catalog: Catalog, user: Reviewer) -> dict:
+def ab_summary(evaluation_id: Id, catalog: Catalog, user: Reviewer) -> dict:
     """Progress for everyone; the win rate and its interval only for approvers (reviewers stay blind)."""
     with session_scope(catalog) as s:
         ev = _evaluation(s, evaluation_id)

@@ -13,11 +13,12 @@ from catalog.db import session_scope
 from dashboard.deps import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Catalog, User, check_login_csrf, new_login_csrf,
                             set_cookie)
 from dashboard.schemas import SessionOut, SignIn
-from wan_tasks.accounts import authenticate, end_session, find_session, sign_in_wait, start_session
+from wan_tasks.accounts import SignedIn, end_session, find_session, sign_in
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["session"])
 WRONG = "wrong name or password"
+LOGIN_ERRORS = {"wrong": WRONG, "throttled": "too many failed sign-ins for this name: try again later"}
 
 
 class Throttled(Exception):
@@ -32,28 +33,21 @@ def _safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
-def _sign_in(request: Request, catalog, name: str, password: str) -> tuple[str, str, str] | None:
-    """(cookie token, CSRF token, role), or None for a wrong name or password; raises Throttled."""
+def _sign_in(request: Request, catalog, name: str, password: str) -> SignedIn | None:
+    """The new session, or None for a wrong name or password; raises Throttled."""
     settings = request.app.state.settings
-    with session_scope(catalog) as s:
-        wait = sign_in_wait(s, name, settings.sign_in_max_failures,
-                            timedelta(minutes=settings.sign_in_window_minutes))
-    if wait:  # recorded (its own transaction) before refusing
-        raise Throttled(wait)
-    with session_scope(catalog) as s:
-        user = authenticate(s, name, password)
-        if user is None:
-            return None
-        token, csrf = start_session(s, user, settings.review_session_hours)
-        return token, csrf, user.role.value
+    signed = sign_in(catalog, name, password, settings.sign_in_max_failures,
+                     timedelta(minutes=settings.sign_in_window_minutes), settings.review_session_hours)
+    if isinstance(signed, float):
+        raise Throttled(signed)
+    return signed
 
 
 def _max_age(request: Request) -> int:
     return int(request.app.state.settings.review_session_hours * 3600)
 
 
-@pages.get("/login")
-def login_page(request: Request, next: str = "/", error: str | None = None):
+def _login_form(request: Request, next: str, error: str | None = None) -> Response:
     token = new_login_csrf()
     response = request.app.state.templates.TemplateResponse(
         request, "login.html", {"csrf_token": token, "next": _safe_next(next), "error": error, "user": None},
@@ -62,20 +56,27 @@ def login_page(request: Request, next: str = "/", error: str | None = None):
     return response
 
 
+@pages.get("/login")
+def login_page(request: Request, next: str = "/", error: str | None = None):
+    """The sign-in form. ``error`` is a code (LOGIN_ERRORS); its fixed message is shown, any other text is not,
+    so a link cannot make the real sign-in page say what its author wants."""
+    return _login_form(request, next, LOGIN_ERRORS.get(error or ""))
+
+
 @pages.post("/login", dependencies=[Depends(check_login_csrf)])
 def login(request: Request, catalog: Catalog, name: Annotated[str, Form(max_length=64)],
           password: Annotated[str, Form(max_length=1024)], next: Annotated[str, Form()] = "/"):
     try:
         signed = _sign_in(request, catalog, name.strip(), password)
     except Throttled as e:
-        response = login_page(request, next, error=str(e))
+        response = _login_form(request, next, str(e))
         response.status_code = 429
         response.headers["Retry-After"] = str(e.seconds)
         return response
     if signed is None:
-        return login_page(request, next, error=WRONG)
+        return _login_form(request, next, WRONG)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    set_cookie(response, request, SESSION_COOKIE, signed[0], _max_age(request))
+    set_cookie(response, request, SESSION_COOKIE, signed.token, _max_age(request))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
 
@@ -113,9 +114,9 @@ def post_session(request: Request, catalog: Catalog, body: SignIn):
         raise HTTPException(429, str(e), headers={"Retry-After": str(e.seconds)}) from None
     if signed is None:
         raise HTTPException(401, WRONG)
-    response = JSONResponse(SessionOut(signed_in=True, user=body.name.strip(), role=signed[2],
-                                       csrf_token=signed[1]).model_dump(mode="json"))
-    set_cookie(response, request, SESSION_COOKIE, signed[0], _max_age(request))
+    response = JSONResponse(SessionOut(signed_in=True, user=body.name.strip(), role=signed.role,
+                                       csrf_token=signed.csrf_token).model_dump(mode="json"))
+    set_cookie(response, request, SESSION_COOKIE, signed.token, _max_age(request))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
 

@@ -12,7 +12,7 @@ from catalog.db import session_scope
 from catalog.models import Decision, Role
 from dashboard.deps import Catalog, CurrentUser, User, require
 from dashboard.routes.media import NOT_FOUND
-from dashboard.schemas import AssigneeIn, Conflict, DecisionIn, DecisionOut
+from dashboard.schemas import BAD_ID, AssigneeIn, Conflict, DecisionIn, DecisionOut, parse_id
 from flows import events
 from wan_tasks.queue import clip_detail
 from wan_tasks.review import (REJECT_REASONS, Changes, DecisionConflict, NotAllowed, NoTask, ReviewError, assign,
@@ -24,10 +24,11 @@ Decider = Annotated[CurrentUser, Depends(require(Role.reviewer))]
 
 
 def asset_id_of(ref: str) -> int:
-    """Path parameter → asset id; anything but a plain number (a path, `..`) is 404."""
-    if not ref.isdigit() or len(ref) > 12:
+    """Path parameter → asset id; anything but a plain 32-bit number (a path, `..`, "²", 2**31) is 404."""
+    asset_id = parse_id(ref)
+    if asset_id is None:
         raise HTTPException(404, NOT_FOUND)
-    return int(ref)
+    return asset_id
 
 
 def _decide(request: Request, catalog, user: CurrentUser, asset_id: int, body: DecisionIn) -> DecisionOut:
@@ -72,11 +73,12 @@ def decide_form(ref: str, request: Request, catalog: Catalog, user: User,
             "negative_prompt": negative_prompt, "seed": seed}
     if not user.at_least(Role.reviewer):
         return _render(request, catalog, user, asset_id, 403, error="Viewers can watch and read, not decide.")
-    if seed.strip() and not seed.strip().isdigit():
-        return _render(request, catalog, user, asset_id, 422, error=f"seed: not a whole number: {seed!r}", form=form)
+    new_seed = parse_id(seed) if seed else None
+    if seed and new_seed is None:
+        return _render(request, catalog, user, asset_id, 422, error=f"seed: {BAD_ID}: {seed!r}", form=form)
     body = DecisionIn(decision=decision, reason=reason, reason_code=reason_code or None,
                       expected_stage=expected_stage or None, prompt=prompt, negative_prompt=negative_prompt,
-                      seed=int(seed) if seed.strip() else None)
+                      seed=new_seed)
     try:
         _decide(request, catalog, user, asset_id, body)
     except DecisionConflict as e:

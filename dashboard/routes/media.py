@@ -1,11 +1,13 @@
 """Media: files of the asset store, addressed only by asset id (never by a path from the request).
 
 Served with HTTP range support (Starlette's FileResponse) so the video player can seek. Anything that is
-not a number, an unknown asset, or a catalog path that resolves outside the asset store is a 404.
+not a number, an unknown asset, or a catalog path that resolves outside the asset store is a 404; the frame
+strip of a clip whose file cannot be decoded is a 422 and a log line.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -15,13 +17,16 @@ from fastapi.responses import FileResponse
 from catalog.db import session_scope
 from catalog.models import Asset
 from dashboard.deps import Catalog, User
-from dashboard.frames import frame_strip
+from dashboard.frames import Undecodable, frame_strip
+from dashboard.schemas import parse_id
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["media"])
-REF = re.compile(r"(\d{1,12})(/frames\.png)?")
+REF = re.compile(r"([0-9]{1,10})(/frames\.png)?")  # ASCII digits; the range is parse_id's
 TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png", ".webm": "video/webm"}
 NOT_FOUND = "not found"
+UNDECODABLE = "this clip's file cannot be decoded (damaged or truncated): no frame strip"
+log = logging.getLogger(__name__)
 
 
 def asset_file(request: Request, catalog, asset_id: int) -> tuple[Path, str]:
@@ -39,12 +44,17 @@ def asset_file(request: Request, catalog, asset_id: int) -> tuple[Path, str]:
 @pages.get("/media/{ref:path}")
 def media(ref: str, request: Request, catalog: Catalog, user: User):
     match = REF.fullmatch(ref)
-    if match is None:
+    asset_id = parse_id(match.group(1)) if match else None
+    if asset_id is None:
         raise HTTPException(404, NOT_FOUND)
-    path, sha = asset_file(request, catalog, int(match.group(1)))
+    path, sha = asset_file(request, catalog, asset_id)
     if match.group(2):
         if path.suffix != ".mp4":
             raise HTTPException(404, NOT_FOUND)
         store = request.app.state.settings.assets_dir.resolve()
-        path = frame_strip(path, store / "previews" / f"{match.group(1)}-{sha[:16]}-frames.png")
+        try:
+            path = frame_strip(path, store / "previews" / f"{asset_id}-{sha[:16]}-frames.png")
+        except Undecodable as exc:
+            log.warning("asset %d: no frame strip, its file cannot be decoded: %s", asset_id, exc)
+            raise HTTPException(422, UNDECODABLE) from exc
     return FileResponse(path, media_type=TYPES[path.suffix], headers={"Cache-Control": "private, max-age=3600"})
