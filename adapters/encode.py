@@ -12,7 +12,6 @@ Interpolation and cropping run at the source size, before the upscale, where the
 from __future__ import annotations
 
 import dataclasses
-import math
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from adapters import media
 from adapters.media import MediaError, MediaInfo
 from governance.delivery import AiLabel, DeliveryPolicy
-from governance.renditions import PosterPreset, PreviewPreset, VideoPreset
+from governance.renditions import PosterPreset, PreviewPreset, VideoPreset, rendition_frames
 
 DEFAULT_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 _MISSING = "\U0010fffd"  # a private-use code point no font draws: its mask is the font's "missing glyph"
@@ -38,11 +37,6 @@ class LabelInfo:
     locale: str
     font: str
     note: str | None = None
-
-
-def expected_frames(frames: int, fps: float, out_fps: int) -> int:
-    """Frames of a rendition at ``out_fps`` covering the clip's duration (within half a frame)."""
-    return max(1, math.ceil(frames * out_fps / fps - 1e-9))
 
 
 @lru_cache(maxsize=32)
@@ -96,15 +90,18 @@ def render_video(src: Path, dest: Path, preset: VideoPreset, policy: DeliveryPol
     """Encode one video preset of ``src`` at ``dest`` (atomic). Returns what was measured and the label."""
     src, dest = Path(src), Path(dest)
     info = media.probe(src)
-    n_out = expected_frames(info.frames, info.fps, preset.fps)
+    n_out = rendition_frames(info.frames, info.fps, preset.fps)
     w, h = preset.width, preset.height
     v = ffmpeg.input(str(src)).video
     if policy.framing == "fill":
         cw, ch, x, y = media.crop_box(info.width, info.height, preset.aspect)
         v = v.filter("crop", cw, ch, x, y)
+    # the last frame is held for a second past the end, so the conversion always makes at least n_out frames
+    # (whichever way it rounds, and minterpolate stops at the last input timestamp); `-frames:v n_out` below
+    # stops the encoder at exactly the count rendition_frames decided
+    v = v.filter("tpad", stop_mode="clone", stop_duration=1)
     if preset.frame_rate_conversion == "interpolate":
-        # minterpolate stops at the last input timestamp: clone the last frames so the tail is covered
-        v = v.filter("tpad", stop_mode="clone", stop=2).filter(
+        v = v.filter(
             "minterpolate", fps=preset.fps, mi_mode="mci", mc_mode="aobmc", me_mode="bidir", vsbmc=1)
     else:
         v = v.filter("fps", fps=preset.fps)

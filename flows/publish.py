@@ -62,11 +62,11 @@ def publish(campaign: str, settings: Settings | None = None) -> dict[str, Any]:
     retried = dict(retries=settings.publish_retries, retry_delay_seconds=settings.publish_retry_delay_s)
     manifest_uri, manifest, webhook, err = None, {"files": [], "failed": []}, "not configured", None
     if clip_ids:
-        future = deliver_manifest.with_options(**retried).submit(settings, campaign)
+        future = deliver_manifest.with_options(**retried).submit(settings, campaign, presets, failed)
         err = _error(future)
         if err:  # the destination is down: recorded; the next run writes it
             manifest_uri, webhook = f"failed: {err}", "not sent (no manifest)"
-            manifest = publish_manifest(engine, campaign, destination(settings).name)
+            manifest = publish_manifest(engine, campaign, destination(settings).name, presets, failed)
         else:
             manifest_uri, manifest = future.result()
     if settings.webhook_url and clip_ids and not err:

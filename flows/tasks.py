@@ -25,6 +25,7 @@ from core.settings import Settings
 from flows.context import catalog_of, flow_run_id
 from governance.brand import BrandProfile
 from governance.brief_schema import ValidBrief
+from governance.renditions import PresetSet
 from wan_tasks import campaign_run, generate, intake, plan, publish, quality, render, rollout_run
 from wan_tasks.campaign_run import CampaignRun
 from wan_tasks.rollout import LoadedPolicy
@@ -169,8 +170,10 @@ def deliver_renditions(settings: Settings, clip_id: int, asset_ids: list[int], r
 
 
 @task(name="write-manifest", **RETRY)
-def deliver_manifest(settings: Settings, campaign: str) -> tuple[str, dict]:
-    return publish.write_manifest(catalog_of(settings), campaign, destination(settings))
+def deliver_manifest(settings: Settings, campaign: str, presets: PresetSet,
+                     clip_errors: dict[int, str]) -> tuple[str, dict]:
+    """The campaign's manifest at the destination: every expected file, delivered or failed with its reason."""
+    return publish.write_manifest(catalog_of(settings), campaign, destination(settings), presets, clip_errors)
 
 
 @task(name="notify-webhook", retry_condition_fn=_transient, cache_policy=NO_CACHE)

@@ -6,6 +6,7 @@ never a traceback. The brief's ``formats`` choose the video presets by aspect.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -86,6 +87,17 @@ class VideoPreset(_Model):
     @property
     def extension(self) -> str:
         return self.container
+
+
+def rendition_frames(frames: int, fps: float, out_fps: int) -> int:
+    """The frame count of a rendition at ``out_fps`` of a clip of ``frames`` at ``fps``: the one decision.
+
+    The clip's duration rounded to the nearest output frame (halves up), so the rendition lasts the clip's
+    duration to half an output frame. The encoder pads the converted stream and stops at exactly this count
+    (:func:`adapters.encode.render_video`), so any source count and rate pair can be delivered.
+    """
+    exact = Fraction(frames) * out_fps / Fraction(fps).limit_denominator(1001)
+    return max(1, math.floor(exact + Fraction(1, 2)))
 
 
 class PosterPreset(_Model):

@@ -13,7 +13,7 @@ import pytest
 
 from adapters import encode, media
 from governance.delivery import DeliveryPolicy, parse_delivery
-from governance.renditions import PresetInvalid, load_presets
+from governance.renditions import PresetInvalid, load_presets, rendition_frames
 from wan_tasks.plan import generation_size
 
 SRC_W, SRC_H, SRC_T, SRC_FPS = 96, 64, 17, 16  # 17 frames at 16 fps = 1.0625 s
@@ -71,7 +71,7 @@ def test_every_preset_meets_its_delivery_spec(preset, rendered, source):
     info = media.probe(rendered[preset.name])
     assert (info.width, info.height) == (preset.width, preset.height)
     assert info.fps == pytest.approx(preset.fps) and info.pix_fmt == "yuv420p"
-    assert info.frames == encode.expected_frames(SRC_T, SRC_FPS, preset.fps)
+    assert info.frames == rendition_frames(SRC_T, SRC_FPS, preset.fps)
     assert abs(info.duration - src.duration) <= 0.5 / preset.fps + 1e-3  # the clip's duration, to half a frame
     if preset.container == "webm":
         assert info.codec == "vp9"
@@ -91,7 +91,7 @@ def test_frame_interpolation_keeps_duration_and_makes_new_frames(source, tmp_pat
     repeat = PRESETS.video[1]
     a, _ = encode.render_video(source, tmp_path / "interp.mp4", preset, DeliveryPolicy())
     b, _ = encode.render_video(source, tmp_path / "repeat.mp4", repeat, DeliveryPolicy())
-    assert a.frames == b.frames == encode.expected_frames(SRC_T, SRC_FPS, preset.fps)
+    assert a.frames == b.frames == rendition_frames(SRC_T, SRC_FPS, preset.fps)
     assert a.duration == pytest.approx(b.duration)
 
     def duplicates(path: Path) -> int:

@@ -23,6 +23,7 @@ from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, AuditEvent, Campaign, ClipStatus, GenerationJob, PromptItem, Publication
 from core.files import sha256_file
 from governance.brand import load_brand
+from governance.renditions import PresetSet
 from wan_tasks.render import clip_facts, render_clip  # noqa: F401 — re-exported
 
 ERROR_CHARS = 2000
@@ -96,9 +97,24 @@ def deliver_clip(engine: Engine, clip_id: int, asset_ids: list[int], destination
     return pub_ids
 
 
-def manifest(engine: Engine, campaign: str, destination_name: str) -> dict[str, Any]:
+def expected_files(engine: Engine, campaign: str, presets: PresetSet) -> dict[str, int]:
+    """Every file the campaign's approved clips should deliver (relative name → raw clip id): a rendition per
+    preset of the item's formats, the poster and the preview, named as :func:`_relpath` names them."""
+    out = {}
+    for clip_id in approved_clips(engine, campaign):
+        facts = clip_facts(engine, clip_id)
+        names = [f"{p.name}.{p.extension}" for p in presets.for_formats(facts.formats)]
+        for name in [*names, f"{AssetKind.poster.value}.jpg", f"{AssetKind.preview.value}.{presets.preview.format}"]:
+            out[f"{facts.campaign}/{facts.stem}-{name}"] = clip_id
+    return out
+
+
+def manifest(engine: Engine, campaign: str, destination_name: str, presets: PresetSet,
+             clip_errors: dict[int, str] | None = None) -> dict[str, Any]:
     """The campaign's delivery manifest: delivered files with size, sha256, lineage ids and C2PA status;
-    failed ones with their reason. Stable for the same state (no timestamps), so it can be compared."""
+    every expected file that was not delivered under ``failed`` with its reason: the delivery's error, or
+    the clip's (``clip_errors``: rendering failed, perhaps before any file existed). Stable for the same
+    state (no timestamps), so it can be compared."""
     clip = aliased(Asset)
     q = (select(Publication, Asset, clip, GenerationJob, PromptItem)
          .join(Asset, Asset.id == Publication.asset_id).join(clip, clip.id == Asset.parent_id)
@@ -122,18 +138,24 @@ def manifest(engine: Engine, campaign: str, destination_name: str) -> dict[str, 
                 files.append(row)
             else:
                 failed.append({"file": row["file"], "uri": pub.uri, "publication_id": pub.id,
-                               "attempts": pub.attempts, "error": pub.error})
+                               "raw_clip_asset_id": c.id, "attempts": pub.attempts, "error": pub.error})
+    listed = {f"{campaign}/{row['file']}" for row in files + failed}
+    failed += [{"file": Path(rel).name, "uri": None, "publication_id": None, "raw_clip_asset_id": clip_id,
+                "attempts": 0, "error": (clip_errors or {}).get(clip_id, "not rendered or not delivered")}
+               for rel, clip_id in expected_files(engine, campaign, presets).items() if rel not in listed]
     return {"campaign": campaign, "destination": destination_name, "files": files, "failed": failed}
 
 
-def write_manifest(engine: Engine, campaign: str, destination: Destination) -> tuple[str, dict[str, Any]]:
+def write_manifest(engine: Engine, campaign: str, destination: Destination, presets: PresetSet,
+                   clip_errors: dict[int, str] | None = None) -> tuple[str, dict[str, Any]]:
     """Deliver ``<campaign>/manifest.json`` (atomically) and note its uri on the publications."""
-    data = manifest(engine, campaign, destination.name)
+    data = manifest(engine, campaign, destination.name, presets, clip_errors)
     uri = destination.put_bytes(f"{campaign}/manifest.json",
                                 json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))
     with session_scope(engine) as s:
         for row in data["files"] + data["failed"]:
-            s.get(Publication, row["publication_id"]).manifest_uri = uri
+            if row["publication_id"] is not None:
+                s.get(Publication, row["publication_id"]).manifest_uri = uri
     return uri, data
 
 
