@@ -30,6 +30,9 @@ from governance.model_refs import ALIAS_RE, BOOTSTRAP_ALIAS, REGISTERED_MODELS, 
 from governance.variants import PRESETS, UnknownVariant, preset_for
 
 BOOTSTRAP = {"wan-t2v": TINY_VARIANT, "wan-i2v": TINY_I2V_VARIANT}  # what a fresh store gets, per model name
+# the tags every version gets, `weights_sha256` written last: a version without it is half-registered
+REQUIRED_TAGS = ("variant", "stand_in", "label", "task", "licence", "sizes", "default_params", "weights_bytes",
+                 "weight_files", "vram_gb_published", "weights_sha256")
 TAG_CHUNK = 4000  # MLflow caps a tag value (5000 chars); the per-file digests are split over numbered tags
 
 
@@ -97,19 +100,17 @@ class Registry:
         Raises ModelRefError for a version in random-weights mode: it is never for a campaign.
         """
         name, alias, version = parse_ref(ref)
-        bootstrap = BOOTSTRAP.get(name) if alias == BOOTSTRAP_ALIAS else None
+        if alias == BOOTSTRAP_ALIAS and self._bootstrap_pending(name):
+            return BOOTSTRAP[name]
         if not self._store_exists():
-            return bootstrap
+            return None
         try:
             mv = (self.client.get_model_version_by_alias(name, alias) if alias
                   else self.client.get_model_version(name, str(version)))
         except mlflow_error():
-            return bootstrap if not self._has_versions_safe(name) else None
+            return None
         _refuse_random(ref, mv)
         return mv.tags.get("variant", "unknown")
-
-    def _has_versions(self, name: str) -> bool:
-        return bool(self.client.search_model_versions(f"name='{name}'", max_results=1))
 
     def register(self, name: str, source: Path | str, variant: str, stand_in: bool | None = None,
                  description: str = "", revision: str | None = None) -> int:
@@ -139,16 +140,6 @@ class Registry:
             text = f"{text}@{revision}"  # a hub id pinned to a revision: resolve_source reads it back
         folder = resolve_source(text, variant)
         digest, files = weight_files(folder)
-        try:
-            self.client.get_registered_model(name)
-        except mlflow_error():
-            self.client.create_registered_model(name, description=f"Wan {name} versions managed by wanflow")
-        for mv in self.client.search_model_versions(f"name='{name}'"):
-            if mv.tags.get("weights_sha256") == digest:
-                if mv.tags.get("variant") != variant:
-                    raise ModelRefError(f"these weights are already {name}/{mv.version} with variant "
-                                        f"{mv.tags.get('variant')!r}, not {variant!r}")
-                return int(mv.version), False
         stand_in = preset.stand_in if stand_in is None else stand_in
         tags = {"variant": variant, "weights_sha256": digest, "stand_in": str(stand_in).lower(),
                 "label": LABELS.get(variant, preset.label), "task": preset.task, "licence": preset.licence,
@@ -160,7 +151,21 @@ class Registry:
         blob = json.dumps({k: v["sha256"] for k, v in files.items()}, sort_keys=True, separators=(",", ":"))
         for i in range(0, len(blob), TAG_CHUNK):
             tags[f"weight_files_sha256.{i // TAG_CHUNK}"] = blob[i:i + TAG_CHUNK]
-        mv = self.client.create_model_version(name, source=self._registry_source(text), tags=tags,
+        source = self._registry_source(text)
+        try:
+            self.client.get_registered_model(name)
+        except mlflow_error():
+            self.client.create_registered_model(name, description=f"Wan {name} versions managed by wanflow")
+        for mv in sorted(self.client.search_model_versions(f"name='{name}'"), key=lambda m: int(m.version)):
+            # the same weights; or a version of this source a kill left without its digest (half-registered)
+            if mv.tags.get("weights_sha256", digest if mv.source == source else None) == digest:
+                if mv.tags.get("variant", variant) != variant:
+                    raise ModelRefError(f"these weights are already {name}/{mv.version} with variant "
+                                        f"{mv.tags.get('variant')!r}, not {variant!r}")
+                for key in sorted(tags.keys() - mv.tags.keys(), key=lambda k: k == "weights_sha256"):
+                    self.client.set_model_version_tag(name, mv.version, key, tags[key])  # the digest last
+                return int(mv.version), False
+        mv = self.client.create_model_version(name, source=source, tags=tags,
                                               description=description or LABELS.get(variant, preset.label))
         return int(mv.version), True
 
@@ -223,19 +228,38 @@ class Registry:
         return text
 
     def ensure_bootstrap(self, name: str = "wan-t2v") -> None:
-        """On a fresh store: build the stand-in for `name` and make it `name@champion` (labelled as a stand-in)."""
-        if name not in BOOTSTRAP or (self._store_exists() and self._has_versions_safe(name)):
+        """On a fresh store: build the stand-in for `name` and make it `name@champion` (labelled as a stand-in).
+
+        Every step can be killed and run again, so the store converges from any interrupted state: the folder is
+        written atomically (a kill leaves only a hidden temporary folder, and the build starts over), the version
+        is found again by its digest or, half-registered, by its source and its tags completed, and the alias is
+        set last. A store with a complete champion, or with versions of its own, is left alone.
+        """
+        if not self._bootstrap_pending(name):
             return
         variant = BOOTSTRAP[name]
         folder = BUILDERS[variant](self.models_dir / variant, seed=self.tiny_seed)
         version = self.register(name, folder, variant, stand_in=True, description=LABELS[variant])
         self.client.set_registered_model_alias(name, BOOTSTRAP_ALIAS, str(version))
 
-    def _has_versions_safe(self, name: str) -> bool:
-        try:
-            return self._has_versions(name)
-        except mlflow_error():
+    def _bootstrap_pending(self, name: str) -> bool:
+        """True while `name` still needs (the rest of) its first-use bootstrap: no store yet, or no complete
+        `@champion` and no version other than the stand-in's (tagged as its variant, or half-registered)."""
+        if name not in BOOTSTRAP:
             return False
+        if not self._store_exists():
+            return True
+        try:
+            champion = self.client.get_model_version_by_alias(name, BOOTSTRAP_ALIAS)
+            if "weights_sha256" in champion.tags or champion.tags.get("variant", BOOTSTRAP[name]) != BOOTSTRAP[name]:
+                return False
+        except mlflow_error():
+            pass
+        try:
+            versions = self.client.search_model_versions(f"name='{name}'")
+        except mlflow_error():
+            return True
+        return all(mv.tags.get("variant", BOOTSTRAP[name]) == BOOTSTRAP[name] for mv in versions)
 
     def resolve(self, ref: str, brand: str | None = None) -> ResolvedModel:
         """Resolve an alias or version to a fixed version, once, at plan time.

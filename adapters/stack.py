@@ -38,6 +38,7 @@ from sqlalchemy import Connection, create_engine, text
 
 from catalog.db import upgrade
 from core.files import write_text_atomic
+from core.processes import process_alive
 
 STATE = "stack.json"
 
@@ -145,13 +146,7 @@ def services(cfg: StackConfig, prefect_db: str) -> list[Service]:
 
 
 def _alive(svc: Service) -> bool:
-    if not svc.pid:
-        return False
-    try:
-        p = psutil.Process(svc.pid)
-        return abs(p.create_time() - (svc.started or 0)) < 1.0 and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    return process_alive(svc.pid, svc.started)
 
 
 def _healthy(url: str | None, timeout: float = 2.0) -> bool:

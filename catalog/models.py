@@ -156,10 +156,14 @@ class Run(Base):
     flow: Mapped[str] = mapped_column(String(32))
     prefect_flow_run_id: Mapped[str | None] = mapped_column(String(64))
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running, completed, ..., crashed
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]  # for a crashed run: when a later run noticed
+    # the process running it (core.processes): a later run on the same host sees when it is gone
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None]
+    pid_started_at: Mapped[float | None]
 
 
 class GenerationJob(Base):

@@ -14,9 +14,9 @@ FLEET_COLUMNS = {"claim_token", "claimed_by", "lease_expires_at", "claims"}
 
 
 def _head_and_previous(url: str) -> tuple[str, str]:
+    """The head, and the revision before the fleet's (0007) — the release these tests upgrade from."""
     script = ScriptDirectory.from_config(alembic_config(url))
-    head = script.get_current_head()
-    return head, script.get_revision(head).down_revision
+    return script.get_current_head(), script.get_revision("0007").down_revision
 
 
 def _db_upgrade(url: str, monkeypatch) -> str:
