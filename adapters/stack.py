@@ -247,6 +247,12 @@ def status(folder: Path) -> list[dict[str, Any]]:
              "url": s.url, "log": s.log} for s in load(folder)]
 
 
+def _wait_gone(svcs: list[Service], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_alive(s) for s in svcs):
+        time.sleep(0.1)
+
+
 def down(folder: Path, grace: float = 8.0) -> list[dict[str, Any]]:
     """Stop every process the stack started (SIGTERM to its group, SIGKILL after ``grace``), by recorded pid."""
     svcs = load(folder)
@@ -256,15 +262,14 @@ def down(folder: Path, grace: float = 8.0) -> list[dict[str, Any]]:
             os.killpg(s.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(s) for s in mine):
-        time.sleep(0.2)
+    _wait_gone(mine, grace)
     for s in mine:
         if _alive(s):
             try:
                 os.killpg(s.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    _wait_gone(mine, 5.0)  # a killed process is gone only once the kernel has torn it down
     out = [{"name": s.name, "pid": s.pid, "stopped": not _alive(s)} for s in svcs]
     if (folder / STATE).exists():
         (folder / STATE).rename(folder / "stack.stopped.json")
