@@ -5,7 +5,7 @@ Hugging Face cache, ``local_files_only`` when offline). Loading: bf16 on CUDA fo
 text encoder, float32 for the VAE and the CLIP image encoder (where precision matters most); float32 on CPU.
 Pipelines are cached per (folder, device): any number of jobs reuse one load; a different model is loaded
 beside it and the least recently used one is evicted only when memory is short. The stand-ins live in
-``adapters.standins`` and are re-exported here.
+``adapters.standins``.
 """
 
 from __future__ import annotations
@@ -25,15 +25,7 @@ from adapters.engine import GenerationParams, OnStep, run_batch
 from adapters.memory import (BudgetCard, Card, Footprint, Policy, apply_policy, card_for, footprint_from_folder,
                              free_device_memory)
 from adapters.random_weights import is_random, refuse
-from adapters.standins import (  # noqa: F401
-    TINY_I2V_LABEL,
-    TINY_I2V_VARIANT,
-    TINY_LABEL,
-    TINY_VARIANT,
-    build_tiny_i2v_model,
-    build_tiny_model,
-    quiet,
-)
+from adapters.standins import quiet
 from core import heavy
 from governance.variants import PRESETS, UnknownVariant, preset_for
 

@@ -91,7 +91,7 @@ def settings(tmp_path, catalog_url, dev_ca):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """The wan-tiny stand-in, built once per test session (seeded random weights, no download)."""
-    from adapters.pipelines import build_tiny_model
+    from adapters.standins import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "wan-tiny")
 

@@ -5,10 +5,8 @@ the previous revision."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import time
 
 from sqlalchemy import inspect, select, text
 from test_bootstrap_recovery import _env, _kill_when

@@ -86,24 +86,26 @@ def _assert_truthful(settings, data: dict) -> None:
     assert all(f["error"] for f in data["failed"])
 
 
+def _publish_to_the_end(settings, code: int) -> dict:
+    """Run `wanflow publish` to completion, check its exit code, and return its manifest (checked truthful)."""
+    run = _publish(settings)
+    out, _ = run.communicate(timeout=600)
+    assert run.returncode == code, out
+    data = _manifest(settings)
+    _assert_truthful(settings, data)
+    return data
+
+
 def test_a_failed_rendition_is_in_the_manifest_and_publish_exits_1(approved):
     blocked = approved.assets_dir / "renditions" / "manifest-test"
     blocked.parent.mkdir(parents=True, exist_ok=True)
     blocked.write_text("a file where the renditions' folder must go: every rendition fails before it exists")
-    run = _publish(approved)
-    out, _ = run.communicate(timeout=600)
-    assert run.returncode == 1, out
-    data = _manifest(approved)
-    _assert_truthful(approved, data)
+    data = _publish_to_the_end(approved, 1)
     assert data["files"] == [] and len(data["failed"]) == len(EXPECTED)
     assert all("renditions/manifest-test" in f["error"] for f in data["failed"]), data["failed"]
 
     blocked.unlink()
-    run = _publish(approved)
-    out, _ = run.communicate(timeout=600)
-    assert run.returncode == 0, out
-    data = _manifest(approved)
-    _assert_truthful(approved, data)
+    data = _publish_to_the_end(approved, 0)
     assert data["failed"] == [] and len(data["files"]) == len(EXPECTED)
 
 
@@ -121,10 +123,6 @@ def test_a_publish_killed_while_rendering_leaves_a_truthful_manifest_and_a_rerun
     if data is not None:
         _assert_truthful(approved, data)
 
-    run = _publish(approved)
-    out, _ = run.communicate(timeout=600)
-    assert run.returncode == 0, out
-    data = _manifest(approved)
-    _assert_truthful(approved, data)
+    data = _publish_to_the_end(approved, 0)
     assert data["failed"] == [] and len(data["files"]) == len(EXPECTED)
     assert sorted(Path(f["uri"]).name for f in data["files"]) == sorted(EXPECTED)

@@ -99,7 +99,7 @@ def test_register_same_weights_twice_is_one_version_with_file_digests(rsettings)
 
 
 def test_register_refuses_a_t2v_variant_under_i2v_and_records_revision_of_a_hub_id(rsettings, tmp_path, monkeypatch):
-    from adapters.registry import ModelRefError
+    from governance.model_refs import ModelRefError
     from wan_tasks.intake import registry_for
 
     reg = registry_for(rsettings)

@@ -84,7 +84,8 @@ def test_random_weights_are_never_for_a_campaign(tmp_path, tiny_model):
 
     from adapters.pipelines import resolve_source
     from adapters.random_weights import RandomWeightsRefused
-    from adapters.registry import ModelRefError, Registry
+    from adapters.registry import Registry
+    from governance.model_refs import ModelRefError
     from core.settings import Settings
     from governance.brief import BriefInvalid
     from wan_tasks.intake import validate

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from adapters.registry import Registry, ResolvedModel, parse_ref
+from adapters.registry import Registry, ResolvedModel
+from governance.model_refs import parse_ref
 from catalog.db import open_catalog, session_scope
 from catalog.models import Asset, Campaign, GenerationJob, PromptItem
 from catalog.models import Brief as BriefRow

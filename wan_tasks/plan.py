@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.registry import ModelRefError, ResolvedModel
+from adapters.registry import ResolvedModel
+from governance.model_refs import ModelRefError
 from catalog import audit
 from catalog.models import Brief, Campaign, GenerationJob, ItemStatus, JobStatus, ModelVersion, PromptItem
 from governance.fit import preset_or_none

@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import aliased
 
-from adapters.destinations import DeliveryError, Destination, LocalFolder, S3Bucket, Webhook, destination_for  # noqa: F401 — re-exported
+from adapters.destinations import DeliveryError, Destination, Webhook
 from catalog import audit
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, AuditEvent, Campaign, ClipStatus, GenerationJob, PromptItem, Publication
 from core.files import sha256_file
 from governance.brand import load_brand
 from governance.renditions import PresetSet
-from wan_tasks.render import clip_facts, render_clip  # noqa: F401 — re-exported
+from wan_tasks.render import clip_facts
 
 ERROR_CHARS = 2000
 
