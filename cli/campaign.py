@@ -1,5 +1,5 @@
-"""`wanflow validate|run|publish|regenerate|demo`: a campaign from its brief to published files (top-level
-commands, merged into the root app)."""
+"""`wanflow run|publish|regenerate|demo`: a campaign from its brief to published files (top-level commands,
+merged into the root app; `wanflow validate` is :mod:`cli.validate`)."""
 
 from __future__ import annotations
 
@@ -29,21 +29,6 @@ from wan_tasks.review import decide, pending
 app = typer.Typer()
 DEMO_APPROVER = "demo-approver (demo user, not a real approval)"
 EXAMPLE_BRIEF = Path("examples/brief.yaml")
-
-
-@app.command("validate")
-@guard
-def campaign_validate(brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")]) -> None:
-    """Validate a brief without writing anything; rows rejected by the brand's text policy are listed."""
-    b = validate(brief, settings())
-    for r in b.rejected:
-        console.print(f"{r.item.source_file}:{r.item.row}:{r.field}: rejected by brand policy: {r.reason}",
-                      markup=False, highlight=False, soft_wrap=True)
-    for w in b.warnings:
-        console.print(f"{w}", markup=False, highlight=False, soft_wrap=True)
-    variants = sum(i.variants for i in b.items)
-    console.print(f"[green]ok[/]: {b.campaign} — {len(b.items)} items ({variants} clips), "
-                  f"{len(b.rejected)} rejected by brand policy, model {b.model_ref}")
 
 
 def run_campaign(brief: Path, cfg: Settings) -> dict:

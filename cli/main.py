@@ -17,7 +17,7 @@ import typer.main
 from typer.core import TyperGroup
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("cli.campaign", "Validate a brief without writing anything; rows rejected by the brand's text "
+    "validate": ("cli.validate", "Validate a brief without writing anything; rows rejected by the brand's text "
                                  "policy are listed."),
     "run": ("cli.campaign", "Run a campaign: validate → catalog → plan → generate → QC → review queue. Re-runs "
                             "regenerate nothing."),

@@ -2,7 +2,7 @@
 
 Every problem found is collected and raised together as :class:`BriefInvalid`. Structure and
 types are checked with pydantic; value rules over the prompt table (lengths, unique ids, 4k+1
-frames, multiples of 16, formats) with the Great Expectations suite in ``governance.brief_suite``.
+frames, multiples of 16, formats) by ``governance.brief_rules``.
 Rows that are valid but break the brand's text policy become :class:`Rejection` records.
 
 ``Problem.field`` is the key at top level (``model``), ``defaults.<key>`` in defaults, the key
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from governance.brand import BrandInvalid, BrandNotFound, BrandProfile, load_brand
 from governance.brief_schema import (CAMPAIGN_RE, CSV_OPTIONAL, CSV_REQUIRED, BriefInvalid, ItemSpec, Problem,
                                      Rejection, ValidBrief)
-from governance.brief_suite import items_to_frame, validate_prompt_table
+from governance.brief_rules import check_prompt_table
 from governance.media_inputs import check_images, check_lora
 from governance.model_refs import ModelRefError, parse_ref
 from governance.qc import BLOCK
@@ -375,9 +375,9 @@ def load_brief(path: Path, brands_dir: Path | None = None,
     dfl = _defaults(top, file, lines, problems)
     rows, csv_bytes = _raw_rows(top, path, lines, problems)
     specs, origin = _item_specs(rows, dfl, file, lines, problems)
-    # 3. value rules over the table (GX); move problems with a value from defaults to its line
+    # 3. value rules over the table; move problems with a value from defaults to its line
     if specs:
-        for p in validate_prompt_table(items_to_frame(specs), specs[0].source_file):
+        for p in check_prompt_table(specs):
             if p.row is not None and (p.file, p.row, p.field) in origin:
                 p = Problem(*origin[(p.file, p.row, p.field)], p.message)
             if p not in problems:

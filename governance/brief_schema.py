@@ -1,7 +1,7 @@
 """What a validated brief is: its items, rejected rows, brand LoRA, and the problems that make one invalid.
 
 Reading and checking a brief file is :mod:`governance.brief`; the value rules over its prompt table are
-:mod:`governance.brief_suite`, and the files it names (images, a LoRA) :mod:`governance.media_inputs`.
+:mod:`governance.brief_rules`, and the files it names (images, a LoRA) :mod:`governance.media_inputs`.
 """
 
 from __future__ import annotations

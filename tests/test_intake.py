@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -260,19 +261,20 @@ def test_brand_profile_errors(tmp_path: Path) -> None:
     assert (Path(p.file).name, p.field) == ("acme.yaml", "colour")
 
 
-def test_validate_prompt_table_standalone() -> None:
-    import pandas as pd
+def test_prompt_table_rules_standalone() -> None:
+    from governance.brief_rules import check_prompt_table
+    from governance.brief_schema import ItemSpec
 
-    from governance.brief_suite import TABLE_COLUMNS, validate_prompt_table
-
-    row = dict(id="a", prompt="a sneaker", negative_prompt="", locale="en", num_frames=9, fps=16, width=64,
-               height=64, variants=1, formats="16:9|4:5", steps=4, guidance=5.0, seed=0)
-    df = pd.DataFrame([row, row | {"num_frames": 10}])
-    assert set(df.columns) == set(TABLE_COLUMNS) - {"_row"}
-    got = [(p.row, p.field) for p in validate_prompt_table(df, "t.csv", allowed_formats=["16:9"])]
-    assert sorted(got) == [(1, "formats"), (2, "formats"), (2, "id"), (2, "num_frames")]
-    (p,) = validate_prompt_table(df.drop(columns=["seed"]), "t.csv")
-    assert (p.field, p.message) == ("seed", "column missing from the prompt table")
+    ok = ItemSpec(key="a", prompt="a sneaker", negative_prompt="", locale="en", num_frames=9, fps=16, width=64,
+                  height=64, variants=1, formats=("16:9", "4:5"), steps=4, guidance=5.0, seed=0, source_file="t.csv",
+                  row=2)
+    bad = dataclasses.replace(ok, row=3, num_frames=10, width=100, locale="english!", prompt="ab", seed=-1)
+    got = [(p.row, p.field) for p in check_prompt_table([ok, bad], allowed_formats=["16:9"])]
+    assert sorted(got) == [(2, "formats"), (3, "formats"), (3, "id"), (3, "locale"),
+                           (3, "num_frames"), (3, "prompt"), (3, "seed"), (3, "width")]
+    assert check_prompt_table([ok]) == []
+    (p,) = check_prompt_table([dataclasses.replace(ok, key="bad id")])
+    assert (p.file, p.row, p.field, p.message) == ("t.csv", 2, "id", "id 'bad id' must be 1..64 of A-Z a-z 0-9 _ . -")
 
 
 # --- text policy ---------------------------------------------------------------------------
