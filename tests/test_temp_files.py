@@ -173,7 +173,7 @@ preview: {width: 64, fps: 8, seconds: 1}
 """
 EXPECTED = {f"shoe-v{v}-{name}" for v in (0, 1)
             for name in ("square-small.mp4", "square-tiny.mp4", "poster.jpg", "preview.webp")}
-KILLS = 2  # per command and catalog: seeded random moments after the first temporary file appears
+KILLS = 2  # per command and catalog, each at a seeded random moment while files are being written
 
 
 def _temps(*roots: Path) -> list[Path]:
@@ -186,21 +186,26 @@ def _hidden(*roots: Path) -> list[Path]:
             if n.startswith(".")]
 
 
-def _kill_at_random(args: list[str], env: dict[str, str], roots: list[Path], rng: random.Random) -> list[Path]:
-    """Start `wanflow ARGS` in its own process group; SIGKILL the group a random 0–300 ms after a temporary file
-    first shows under ``roots`` (a write is under way). The temporary files the kill left; [] if it ended first."""
+def _kill_at_random(args: list[str], env: dict[str, str], roots: list[Path], rng: random.Random,
+                    most: int) -> list[Path]:
+    """Start `wanflow ARGS` in its own process group; SIGKILL the group a random 0–200 ms after the n-th new
+    temporary file (n random in 1–``most``) shows under ``roots``: while some write is under way. The temporary
+    files the kill left; [] if the command ended first."""
+    before = set(_temps(*roots))  # what earlier kills left: the command sweeps them; they are no trigger
+    nth, delay = rng.randint(1, most), rng.uniform(0, 0.2)
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    deadline, delay = time.monotonic() + 300, rng.uniform(0, 0.3)
+    deadline, seen = time.monotonic() + 300, set()
     try:
         while proc.poll() is None and time.monotonic() < deadline:
-            if _temps(*roots):
+            seen |= set(_temps(*roots)) - before
+            if len(seen) >= nth:
                 time.sleep(delay)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
-                return _temps(*roots)
+                return sorted(set(_temps(*roots)) - before)
             time.sleep(0.005)
-        assert proc.poll() is not None, f"wanflow {' '.join(args)} neither wrote a temporary file nor ended"
+        assert proc.poll() is not None, f"wanflow {' '.join(args)} neither wrote {nth} temporary files nor ended"
         return []
     finally:
         if proc.poll() is None:
@@ -239,12 +244,13 @@ def test_no_temporary_file_survives_kills_in_run_and_publish(tmp_path, catalog_u
             "WANFLOW_C2PA_CERT_CHAIN": str(dev_ca.cert_chain), "PREFECT_API_URL": PREFECT_API_URL.value(),
             "COLUMNS": "200"}
     store, out = settings.assets_dir, settings.delivery_dir
-    roots = [store, settings.models_dir, out]
+    roots = [store, settings.models_dir, settings.home_dir / "reports", out]
     rng = random.Random(12)
     left = []  # what each kill left: the sweep has something to do
 
     for _ in range(KILLS):
-        left += _kill_at_random(["run", str(tmp_path / "brief.yaml")], env, roots, rng)
+        left += _kill_at_random(["run", str(tmp_path / "brief.yaml")], env, roots, rng, most=2)
+    print("left by the killed runs:", *left, sep="\n")
     _complete(["run", str(tmp_path / "brief.yaml")], env)
     assert _temps(*roots) == [] and _hidden(store) == []
     engine = open_catalog(catalog_url)
@@ -260,7 +266,8 @@ def test_no_temporary_file_survives_kills_in_run_and_publish(tmp_path, catalog_u
             decide(s, p.asset_id, Decision.approve, "", "test-approver")
 
     for _ in range(KILLS):
-        left += _kill_at_random(["publish", "sweep-test"], env, roots, rng)
+        left += _kill_at_random(["publish", "sweep-test"], env, roots, rng, most=6)
+    print("left by all kills:", *left, sep="\n")
     _complete(["publish", "sweep-test"], env)
     assert _temps(*roots) == [] and _hidden(store, out) == []
     manifest = json.loads((out / "sweep-test" / "manifest.json").read_text("utf-8"))
