@@ -12,7 +12,6 @@ Interpolation and cropping run at the source size, before the upscale, where the
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from adapters import media
 from adapters.media import MediaError, MediaInfo
+from core.files import temp_path_for
 from governance.delivery import AiLabel, DeliveryPolicy
 from governance.renditions import PosterPreset, PreviewPreset, VideoPreset, rendition_frames
 
@@ -113,7 +113,7 @@ def render_video(src: Path, dest: Path, preset: VideoPreset, policy: DeliveryPol
     v = v.filter("setsar", 1)
     label_info = None
     with media.writing(dest) as tmp:
-        png = tmp.with_name(f".{dest.name}.{uuid.uuid4().hex}.label.png")
+        png = temp_path_for(dest, suffix=".label.png")
         try:
             if policy.ai_label is not None and policy.ai_label.enabled:
                 img, label_info = label_image(policy.ai_label, locale, h)

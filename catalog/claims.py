@@ -143,6 +143,12 @@ def holds(session, job_id: int, token: str) -> bool:  # noqa: ANN001
         J.id == job_id, J.claim_token == token, J.status == JobStatus.running)) == 1
 
 
+def live_tokens(session) -> set[str]:  # noqa: ANN001
+    """Tokens of the claims that still hold a job under a lease that has not expired (their workers may be writing)."""
+    return set(session.scalars(select(J.claim_token).distinct().where(
+        J.status == JobStatus.running, J.claim_token.is_not(None), J.lease_expires_at >= utcnow())))
+
+
 def queue_depth(conn, campaign: int | None = None) -> int:  # noqa: ANN001 - Connection or Session
     """Jobs a worker could claim now."""
     scope = [J.campaign_id == campaign] if campaign is not None else []

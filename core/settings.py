@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     c2pa_trust_anchors: Path | None = Field(default=None, description="PEM roots trusted when verifying.")
     c2pa_tsa_url: str | None = Field(default=None, description="RFC 3161 time-stamp authority for signatures.")
     c2pa_alg: str = Field(default="es256", description="Signing algorithm of the key: es256, es384, ps256, ed25519, ...")
+    temp_grace_s: float = Field(default=3600.0, ge=0, description="Temporary files of killed writes older than this "
+                                "are removed at the start of run and publish, by db upgrade and db sweep.")
     encode_workers: int = Field(default=0, ge=0, description="Parallel encoder processes; 0 = the CPU count.")
     publish_retries: int = Field(default=2, ge=0, description="Retries of a failed delivery before it is recorded as failed.")
     publish_retry_delay_s: float = Field(default=2.0, ge=0, description="Seconds between delivery retries.")

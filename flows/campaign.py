@@ -21,7 +21,7 @@ from core.settings import Settings
 from flows import progress
 from flows.shard import generate_shard, slot_if_deployed
 from flows.tasks import (batch_jobs, find_clips, finish_campaign_run, freeze_brief_models, generate_batch, plan_brief,
-                         qc_clip, start_campaign_run, store_brief, validate_qc, write_qc_report)
+                         qc_clip, start_campaign_run, store_brief, sweep_temp_files, validate_qc, write_qc_report)
 from governance.brand import BrandProfile
 from governance.brief_schema import ValidBrief
 from wan_tasks.intake import validate
@@ -38,6 +38,7 @@ def campaign(brief_path: str, settings: Settings | None = None, gpu_workers: int
     settings.ensure_dirs()
     log = get_run_logger()
     brief = validate(Path(brief_path), settings)
+    sweep_temp_files(settings)  # what a killed run or publish left behind
     for warning in brief.warnings:  # sizes the model's variant advises against; also written on each job
         log.warning(warning)
     brief_id = store_brief(settings, brief)

@@ -16,7 +16,7 @@ from adapters.provenance import ProvenanceError, SigningConfig
 from core.settings import Settings
 from flows.context import catalog_of
 from flows.tasks import (begin_run, deliver_manifest, deliver_renditions, destination, end_run, make_renditions,
-                         notify_cms)
+                         notify_cms, sweep_temp_files)
 from governance.renditions import load_presets
 from wan_tasks.publish import approved_clips, delivery_policy
 from wan_tasks.publish import manifest as publish_manifest
@@ -48,6 +48,7 @@ def publish(campaign: str, settings: Settings | None = None) -> dict[str, Any]:
     log = get_run_logger()
     presets, signing = load_presets(settings.presets_file), signing_config(settings)  # bad set-up: stop here
     engine = catalog_of(settings)
+    sweep_temp_files(settings)  # what a killed run or publish left behind
     run_id = begin_run(settings, campaign, "publish")
 
     clip_ids = approved_clips(engine, campaign)

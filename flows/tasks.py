@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import OperationalError
 
@@ -26,7 +26,7 @@ from flows.context import catalog_of, flow_run_id
 from governance.brand import BrandProfile
 from governance.brief_schema import ValidBrief
 from governance.renditions import PresetSet
-from wan_tasks import campaign_run, generate, intake, plan, publish, quality, render, rollout_run
+from wan_tasks import campaign_run, generate, intake, plan, publish, quality, render, rollout_run, sweep
 from wan_tasks.campaign_run import CampaignRun
 from wan_tasks.rollout import LoadedPolicy
 from wan_tasks.rollout_run import EvaluationRun
@@ -51,6 +51,14 @@ RETRY = dict(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transien
 def begin_run(settings: Settings, campaign: str, flow: str) -> int:
     with session_scope(catalog_of(settings)) as s:
         return open_run(s, campaign, flow, flow_run_id())
+
+
+@task(name="sweep-temp-files", **RETRY)
+def sweep_temp_files(settings: Settings) -> dict[str, Any]:
+    """Remove what killed writes left behind (wan_tasks.sweep); logs and returns what was removed."""
+    done = sweep.sweep(settings, catalog_of(settings))
+    get_run_logger().info("sweep: %s", done)
+    return {"removed": len(done.removed), "bytes": done.bytes, "kept": len(done.kept)}
 
 
 @task(name="close-run", **RETRY)

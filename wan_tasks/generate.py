@@ -24,7 +24,7 @@ from catalog import claims
 from catalog.db import session_scope
 from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJob, JobStatus, ModelVersion, PromptItem,
                             utcnow)
-from core.files import sha256_file
+from core.files import sha256_file, temp_path_for
 from core.settings import EngineOptions
 
 
@@ -194,8 +194,9 @@ def _record(engine: Engine, job_id: int, index: int, batch_ids: list[int], made:
     frames = result.frames[index]
     t = time.perf_counter()
     # Under a claim the clip is encoded beside its place and renamed in only once the claim is confirmed, in
-    # the transaction that records it: a worker that lost its lease never replaces the holder's file.
-    staged = dest.with_name(f".{dest.name}.{claim}.mp4") if claim else dest
+    # the transaction that records it: a worker that lost its lease never replaces the holder's file. The staged
+    # name carries the claim's token, so a sweep leaves it while the claim is live (core.files.sweep_temps).
+    staged = temp_path_for(dest, token=claim) if claim else dest
     info = media.write_clip(frames, fps, staged)
     encode_s = time.perf_counter() - t
     share = {k: round(v / n, 4) for k, v in result.timings.items()}

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from adapters import encode, media, provenance
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ModelVersion, PromptItem
+from core.files import temp_path_for
 from governance.renditions import PresetSet, VideoPreset
 
 _CPU_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)  # encoders in flight, whole process
@@ -113,7 +114,7 @@ def _signed(facts: ClipFacts, unsigned: Path, dest: Path, preset: str,
 
 def _video(engine: Engine, facts: ClipFacts, preset: VideoPreset, out: Path, policy, signing, threads: int) -> int:  # noqa: ANN001
     dest = out / f"{facts.clip_id}-{preset.name}.{preset.extension}"
-    unsigned = out / f".{dest.stem}.unsigned.{preset.extension}"
+    unsigned = temp_path_for(dest)  # encoded here, signed onto dest
     with _CPU_SLOTS:
         info, label = encode.render_video(facts.path, unsigned, preset, policy, facts.locale, threads)
     prov = _signed(facts, unsigned, dest, preset.name, signing)
@@ -127,7 +128,7 @@ def _still(engine: Engine, facts: ClipFacts, kind: AssetKind, primary: Path, out
            signing) -> int:  # noqa: ANN001
     ext = "jpg" if kind == AssetKind.poster else presets.preview.format
     dest = out / f"{facts.clip_id}-{kind.value}.{ext}"
-    unsigned = out / f".{dest.stem}.unsigned.{ext}"
+    unsigned = temp_path_for(dest)
     with _CPU_SLOTS:
         if kind == AssetKind.poster:
             encode.render_poster(primary, unsigned, presets.poster)
