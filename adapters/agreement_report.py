@@ -68,8 +68,9 @@ def threshold_plot(check: str, brand: str, clips: Sequence[ReviewedClip], s: dic
     ax.set_yticks([0, 1], ["approved", "rejected"], fontsize=7)
     ax.set_ylim(-0.6, 1.6)
     ax.tick_params(axis="x", labelsize=7)
-    ax.set_title(f"{check} · {brand}: current {s['current']} (dashed), suggested {s['suggested']:g} (dotted)",
-                 fontsize=8, loc="left")
+    now = "none" if s["current"] is None else format(s["current"], "g")
+    ax.set_title(f"{check} · {brand}: current {now} (dashed), suggested {s['suggested']:g} (dotted)", fontsize=8,
+                 loc="left")
     return _png(fig)
 
 
