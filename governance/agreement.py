@@ -144,11 +144,16 @@ def kappa_note(c: Confusion) -> str:
     return f"reviewers {'approved' if c.tp + c.fn == 0 else 'rejected'} every clip: kappa needs both"
 
 
+def _fails(value: float, threshold: float, direction: str) -> bool:
+    return value > threshold if direction == "max" else value < threshold
+
+
 def suggest_threshold(values: Sequence[float], rejected: Sequence[bool], direction: str,
                       current: float | None) -> dict[str, Any] | None:
     """The threshold that would have matched the reviewers best on these clips (highest Cohen's kappa; ties go
     to the candidate nearest ``current``, so an equally good current threshold stays), with the kappa it and
-    ``current`` give. Candidates are the observed values and ``current``. None when reviewers did not both approve and reject some of these clips."""
+    ``current`` give. Candidates are the observed values and ``current``. None when reviewers did not both
+    approve and reject some of these clips."""
     if len(set(rejected)) < 2 or not values:
         return None
     bad = sorted(v for v, r in zip(values, rejected) if r)
@@ -192,7 +197,10 @@ def check_agreement(name: str, clips: Sequence[ReviewedClip]) -> dict[str, Any]:
     if spec is None or spec.direction is None:
         return out
     for brand in sorted({c.brand for c, _, _ in rows}):
-        measured = [(c, r) for c, _, r in rows if c.brand == brand and r.value is not None]
+        # only results the threshold decided (dynamic degree, for one, passes whatever its value when the
+        # prompt asks for no motion)
+        measured = [(c, r) for c, _, r in rows if c.brand == brand and r.value is not None
+                    and (r.threshold is None or r.passed is not _fails(r.value, r.threshold, spec.direction))]
         currents = Counter(r.threshold for _, r in measured if r.threshold is not None)
         current = currents.most_common(1)[0][0] if currents else None
         s = suggest_threshold([r.value for _, r in measured], [c.rejected for c, _ in measured], spec.direction,

@@ -36,7 +36,7 @@ from test_cli import wanflow
 from catalog.db import open_catalog, session_scope
 from catalog.models import (AbPair, Asset, AssetKind, Brief, Campaign, ClipStatus, Decision, GenerationJob,
                             ItemStatus, JobStatus, ModelVersion, PromptItem, QcResult, RolloutEvaluation, utcnow)
-from governance.agreement import Confusion, cohen_kappa, suggest_threshold
+from governance.agreement import CheckRecord, Confusion, ReviewedClip, check_agreement, cohen_kappa, suggest_threshold
 from wan_tasks.agreement import measure
 from wan_tasks.review import decide, open_review, set_policy
 from wan_tasks.revisions import Changes
@@ -243,6 +243,20 @@ def test_statistics_agree_with_scikit_learn() -> None:
     assert Confusion.of(flags, rejects).kappa == round(metrics.cohen_kappa_score(flags, rejects), 4)
     assert cohen_kappa([1, 1], [1, 1]) is None and cohen_kappa([], []) is None
     assert suggest_threshold([1.0, 2.0], [False, False], "max", 1.5) is None  # no rejection: nothing to match
+
+
+def test_suggestions_use_only_results_the_threshold_decided() -> None:
+    """dynamic_degree passes a still clip whose prompt asks for no motion: that value says nothing about its
+    threshold, so clip 1 (0.0, passed) is left out. Clips 2-4 (0.1 rejected, 0.5 and 0.9 approved; fails below
+    the threshold): 0.25 and 0.5 both flag exactly the rejected clip (kappa 1), and the tie keeps the current
+    0.25. Counted, clip 1 would have made 0.25 flag an approved clip: p_o 3/4, p_e 1/2, kappa 0.5."""
+    def clip(i: int, value: float, passed: bool, rejected: bool) -> ReviewedClip:
+        return ReviewedClip(i, "c", "acme", rejected, "reject" if rejected else "approve", None, utcnow(), "pass",
+                            {"dynamic_degree": CheckRecord(passed, value, 0.25)})
+
+    clips = [clip(1, 0.0, True, False), clip(2, 0.1, False, True), clip(3, 0.5, True, False), clip(4, 0.9, True, False)]
+    [s] = check_agreement("dynamic_degree", clips)["suggestions"]
+    assert (s["n"], s["suggested"], s["kappa_suggested"], s["kappa_current"]) == (3, 0.25, 1.0, 1.0)
 
 
 def test_cli_report_and_mlflow(history, catalog_url, tmp_path) -> None:
