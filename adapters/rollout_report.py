@@ -17,6 +17,8 @@ from core.files import write_bytes_atomic, write_text_atomic
 COMPARED = (("qc_pass_rate", "QC pass rate", True), ("qc_clean_rate", "QC clean rate (every check passed)", True),
             ("brand_safety_pass_rate", "brand safety pass rate", True), ("seconds_per_clip", "seconds per clip", False),
             ("device_seconds_per_clip", "device-seconds per clip", False),
+            ("dynamic_degree", "dynamic degree (share of moving frame pairs)", True),
+            ("motion_smoothness", "motion smoothness", True), ("imaging_quality", "imaging quality (PIQE, lower is better)", False),
             ("cost_per_approved_clip", "cost per approved clip", False))
 COLOURS = {"champion": "#1565c0", "challenger": "#ef6c00"}
 

@@ -1,8 +1,10 @@
-"""All technical QC checks on one 81-frame 832x480 clip (Wan 1.3B's default shot), on one CPU core.
+"""All technical QC checks and the model-free VBench dimensions on one 81-frame 832x480 clip (Wan 1.3B's default
+shot), on one CPU core.
 
     python bench/qc.py [--repeats 7] [--core 0]
 
-Target: <= 2 s for every technical check together, decoding included. The clip is ffmpeg's ``testsrc2``
+Target: <= 3 s for every default check together, decoding included (issue 13's budget; it was 2 s for the
+technical checks alone). The VBench dimensions run with a prompt that asks for motion, so dynamic degree judges. The clip is ffmpeg's ``testsrc2``
 (moving, sharp-edged) encoded like the pipeline's raw clips (H.264 yuv420p, CRF 12). The process is pinned
 to one core and numeric libraries to one thread before they are imported. Prints a table (median of the
 repeats, seconds) and writes a JSON row under bench/results/.
@@ -11,6 +13,7 @@ repeats, seconds) and writes a JSON row under bench/results/.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -24,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WIDTH, HEIGHT, FRAMES, FPS = 832, 480, 81, 16
-TARGET_S = 2.0
+TARGET_S = 3.0
+PROMPT = "A runner sprinting through a test card"  # asks for motion: dynamic degree judges
 
 
 def make_clip(dest: Path) -> Path:
@@ -37,6 +41,29 @@ def make_clip(dest: Path) -> Path:
      .global_args("-hide_banner", "-loglevel", "error", "-nostdin").overwrite_output()
      .run(cmd=get_ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
     return dest
+
+
+def check_cpu(clip: Path, expected, measured: tuple[str, ...], repeats: int) -> dict[str, float]:  # noqa: ANN001
+    """CPU seconds of each check function alone (median of ``repeats``), on one decoded clip: on a shared machine
+    the per-check wall times of the main loop include waiting for the core."""
+    from adapters.clip_frames import decode
+    from adapters.qc_models import Models
+    from governance.brand import default_profile
+    from governance.qc import CHECKS, CheckContext
+
+    decoded = decode(clip)
+    samples: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        ctx = CheckContext(decoded, expected, default_profile(), Models(), PROMPT)
+        c0 = time.process_time()
+        ctx.prepare()
+        samples.setdefault("masks", []).append(time.process_time() - c0)
+        for check in CHECKS:
+            if check.spec.name in measured:
+                c0 = time.process_time()
+                check.function(ctx)
+                samples.setdefault(check.spec.name, []).append(time.process_time() - c0)
+    return {k: statistics.median(v) for k, v in samples.items()}
 
 
 def main() -> None:
@@ -52,18 +79,20 @@ def main() -> None:
     import av
     import numpy as np
 
-    from governance.qc import TECHNICAL, Expected
+    from core import heavy
+    from governance.qc import SPECS, TECHNICAL, Expected
     from wan_tasks.quality import run_checks
 
     clip = make_clip(Path(tempfile.mkdtemp(prefix="wanflow-bench-qc-")) / "clip.mp4")
     expected = Expected(WIDTH, HEIGHT, FRAMES, FPS)
-    run_checks(clip, expected, only=TECHNICAL)  # warm-up: imports, first allocation
+    measured = TECHNICAL + tuple(s.name for s in SPECS if s.group == "quality")  # + the VBench dimensions
+    run_checks(clip, expected, only=measured, prompt=PROMPT)  # warm-up: imports, first allocation
     rows: list[dict[str, float]] = []
     wall, cpu = [], []
     for _ in range(args.repeats):
         timings: dict[str, float] = {}
         t0, c0 = time.perf_counter(), time.process_time()
-        results = run_checks(clip, expected, only=TECHNICAL, timings=timings)
+        results = run_checks(clip, expected, only=measured, prompt=PROMPT, timings=timings)
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         rows.append(timings)
@@ -77,18 +106,22 @@ def main() -> None:
         run_checks(clip, expected, acme, only=["palette"], timings=timings)
         palette.append(timings["palette"])
     per_check = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    per_check_cpu = check_cpu(clip, expected, measured, args.repeats)
     total = statistics.median(wall)
     print(f"{FRAMES} frames {WIDTH}x{HEIGHT}, one core, median of {args.repeats}: {total:.3f} s wall, "
           f"{statistics.median(cpu):.3f} s CPU (target <= {TARGET_S} s); checks not passing on the clean clip: "
           f"{failed or 'none'}")
-    print("| step | ms |\n|---|---|")
+    print("| step | wall ms | CPU ms |\n|---|---|---|")
     for k, v in per_check.items():
-        print(f"| {k} | {1000 * v:.2f} |")
+        print(f"| {k} | {1000 * v:.2f} | {'' if k not in per_check_cpu else f'{1000 * per_check_cpu[k]:.2f}'} |")
     row = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
            "cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-           "av": av.__version__, "clip": f"{FRAMES}x{WIDTH}x{HEIGHT}@{FPS}", "repeats": args.repeats,
+           "av": av.__version__, "opencv": heavy.cv2().__version__,
+           "pypiqe": importlib.metadata.version("pypiqe"), "prompt": PROMPT,
+           "clip": f"{FRAMES}x{WIDTH}x{HEIGHT}@{FPS}", "repeats": args.repeats,
            "total_wall_s": round(total, 4), "total_cpu_s": round(statistics.median(cpu), 4),
            "target_s": TARGET_S, "per_check_s": {k: round(v, 6) for k, v in per_check.items()},
+           "per_check_cpu_s": {k: round(v, 6) for k, v in per_check_cpu.items()},
            "palette_s": round(statistics.median(palette), 4)}
     out = ROOT / "bench" / "results" / f"qc-{WIDTH}x{HEIGHT}x{FRAMES}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "regenerate": ("cli.campaign", "Regenerate a job on its recorded device, dtype and memory policy; exit 0 if its "
                                    "frames match the catalog's\nhash exactly, 1 if they differ. Writes no clip, only "
                                    "an audit event."),
-    "qc": ("cli.qc", "Run every QC check on FILE under a brand's rules. Exit 0 pass, 3 needs review, 4 blocked."),
+    "qc": ("cli.qc", "Run every QC check on FILE under a brand's rules (exit 0 pass, 3 needs review, 4 blocked);\n"
+                     "`qc agreement`: the checks measured against the reviewers' decisions."),
     "demo": ("cli.campaign", "End to end on the example: run the campaign, approve as a demo user, publish, show "
                              "lineage."),
     "review": ("cli.review", "Human review of clips that passed QC."),

@@ -1,24 +1,46 @@
-"""`wanflow qc FILE` and `wanflow policy check TEXT`: a clip, or a text alone, under a brand's rules (merged into
-the root app). Exit 0 pass, 3 needs review, 4 blocked."""
+"""`wanflow qc FILE`, `wanflow qc agreement` and `wanflow policy check TEXT`: a clip, or a text alone, under a
+brand's rules (merged into the root app; exit 0 pass, 3 needs review, 4 blocked), and the checks measured
+against the reviewers' decisions over the catalog's history.
+
+`wanflow qc FILE` is short for `wanflow qc check FILE`: the `qc` group takes a first argument that is not one of
+its commands as the file to check."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 from rich.table import Table
+from typer.core import TyperGroup
 
 from adapters.qc_models import Models
-from cli.context import InputError, brand_profile, console, guard, settings
+from cli.context import InputError, brand_profile, catalog, console, guard, settings
 from governance.qc import Expected
 from governance.text_policy import check_text, outcome_of
+from wan_tasks.agreement import run_agreement
 from wan_tasks.quality import evaluate
 
+
+class QcGroup(TyperGroup):
+    """`wanflow qc`: a first argument that is not one of its commands (nor --help) is a file, for `check`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] != "--help":
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer()
+qc_app = typer.Typer(cls=QcGroup, no_args_is_help=True,
+                     help="Run every QC check on FILE under a brand's rules (exit 0 pass, 3 needs review, 4 "
+                          "blocked);\n`qc agreement`: the checks measured against the reviewers' decisions.")
+app.add_typer(qc_app, name="qc")
 policy_app = typer.Typer(help="The brand's text policy on its own.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
@@ -29,7 +51,7 @@ BrandsDirOpt = Annotated[Optional[Path], typer.Option(help="Folder of brand prof
                                                            "or ./brands).")]
 
 
-@app.command("qc")
+@qc_app.command("check")
 @guard
 def qc_file(
     file: Annotated[Path, typer.Argument(help="Video file to check.")],
@@ -43,7 +65,8 @@ def qc_file(
     brands_dir: BrandsDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Run every QC check on FILE under a brand's rules. Exit 0 pass, 3 needs review, 4 blocked."""
+    """Run every QC check on FILE under a brand's rules. Exit 0 pass, 3 needs review, 4 blocked.
+    `wanflow qc FILE` is short for this."""
     if not file.is_file():
         raise InputError([f"{file}:0:file: no such file"])
     profile = brand_profile(brand, brands_dir)
@@ -69,6 +92,54 @@ def qc_file(
     for f in verdict.findings:
         console.print(f"  {f.outcome}: {f}", markup=False, highlight=False)
     raise typer.Exit(code)
+
+
+def _opt(x: float | None) -> str:
+    return "" if x is None else f"{x:.2f}"
+
+
+@qc_app.command("agreement")
+@guard
+def qc_agreement(
+    campaign: Annotated[Optional[str], typer.Option(help="Only this campaign's clips (default: every campaign).")] = None,
+    since: Annotated[Optional[datetime], typer.Option(
+        help="Only decisions taken since this date (UTC).",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Each QC check against the reviewers' decisions and reasons: precision, recall, Cohen's kappa, the
+    threshold that would have matched them best (a suggestion, never applied), and the reviewers' agreement
+    with one another (two-stage decisions, A/B votes). Writes an HTML report, attached to an MLflow run."""
+    since = since.replace(tzinfo=timezone.utc) if since is not None and since.tzinfo is None else since
+    result = run_agreement(catalog(), settings(), campaign, since)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return
+    console.print(f"{result['clips_reviewed']} reviewed clip(s): {result['approved']} approved, {result['rejected']} "
+                  f"rejected or sent back; {result['blocked_unreviewed']} blocked by QC (never reviewed, not compared)")
+    t = Table("check", "ran", "not run", "TP FP FN TN", "precision", "recall", "kappa", "suggested threshold",
+              title="QC checks against the reviewers (positive: rejected; TP: flagged and rejected)")
+    notes: dict[str, list[str]] = {}
+    for c in result["checks"]:
+        sug = "; ".join(f"{s['brand']}: {s['parameter']} {s['current']} → {s['suggested']:g}" for s in c["suggestions"])
+        t.add_row(c["check"], str(c["n"]), str(c["not_run"]), f"{c['tp']} {c['fp']} {c['fn']} {c['tn']}",
+                  _opt(c["precision"]) or "—", _opt(c["recall"]) or "—", _opt(c["kappa"]) or "—", sug)
+        if c["kappa_note"]:
+            notes.setdefault(c["kappa_note"], []).append(c["check"])
+    console.print(t)
+    for note, checks in notes.items():
+        console.print(f"no kappa ({note}): {', '.join(checks)}", markup=False, highlight=False)
+    st, ab = result["stages"], result["ab_votes"]
+    if st:
+        console.print(f"two-stage: the approver confirmed {st['agreed']} of {st['clips']} approvals "
+                      f"({_opt(st['agreement'])})")
+    if ab:
+        console.print(f"A/B votes: {ab['pairs_with_two_votes']} pairs with two or more votes, agreement "
+                      f"{_opt(ab['agreement'])}; " + ", ".join(f"{' · '.join(p['reviewers'])}: kappa "
+                                                               f"{_opt(p['kappa']) or '—'}" for p in ab["by_reviewers"]))
+    console.print("suggested thresholds are suggestions only: no brand profile was changed")
+    console.print(f"report: {result['report']}  (MLflow run {result['mlflow_run_id']})", markup=False,
+                  highlight=False)
 
 
 @policy_app.command("check")

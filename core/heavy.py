@@ -109,3 +109,17 @@ def matplotlib() -> ModuleType:
     import matplotlib.figure  # noqa: F401 - reached as attributes of matplotlib
 
     return matplotlib
+
+
+def cv2() -> ModuleType:
+    """OpenCV (about 0.2 s): the optical flow of the motion checks (DIS), and the remapping they predict with."""
+    import cv2
+
+    return cv2
+
+
+def pypiqe():  # noqa: ANN201 - the piqe function
+    """``pypiqe.piqe``: PIQE, the no-reference imaging-quality score (numpy and OpenCV; no weights)."""
+    from pypiqe import piqe
+
+    return piqe

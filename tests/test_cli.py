@@ -95,6 +95,15 @@ def test_demo_end_to_end_then_lineage_json(tmp_path):
     assert chain["model_version"]["variant"] == "wan-tiny"
     r = wanflow("lineage", "asset:99999", home=home)
     assert r.returncode == 2 and "not found" in r.stderr
+    # the demo's history: every clip QC let through was approved, so kappa applies nowhere and nothing is suggested
+    r = wanflow("qc", "agreement", "--campaign", "spring-launch", "--json", home=home)
+    assert r.returncode == 0, r.stderr
+    agreement = json.loads(r.stdout)
+    assert agreement["clips_reviewed"] > 0 and agreement["rejected"] == 0
+    assert agreement["clips_reviewed"] == agreement["decisions"]["approve"]
+    ran = [c for c in agreement["checks"] if c["n"]]
+    assert ran and all(c["kappa"] is None and "reviewers approved every clip" in c["kappa_note"] for c in ran)
+    assert not any(c["suggestions"] for c in agreement["checks"]) and Path(agreement["report"]).is_file()
 
 
 def test_the_root_lists_every_command_with_the_help_its_module_gives_it():

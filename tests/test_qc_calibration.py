@@ -43,7 +43,8 @@ def test_every_check_is_registered_once_in_a_fixed_order() -> None:
         "decodable", "container", "size", "fps", "frame_count", "duration", "black_frames", "black_segments",
         "frozen_frames", "flashing", "flicker", "exposure", "blur", "temporal_instability", "hard_cuts",
         "text_policy", "sensitive_topics", "palette", "unsafe_content", "forbidden_elements",
-        "text_video_alignment", "aesthetic_score", "subject_consistency")
+        "text_video_alignment", "aesthetic_score", "subject_consistency", "dynamic_degree", "motion_smoothness",
+        "imaging_quality")
     assert TECHNICAL == QC_CHECKS[:15]
     with pytest.raises(ValueError, match="'blur' is registered twice"):
         register(BY_NAME["blur"])(lambda ctx: None)

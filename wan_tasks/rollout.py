@@ -10,7 +10,8 @@ compares them here. The numbers per arm:
 - ``brand_safety_pass_rate``: clips no brand check (text policy, sensitive topics, palette, unsafe content,
   forbidden elements) blocked / clips checked;
 - semantic scores (text–video alignment, aesthetic, subject consistency): their mean where configured, else
-  ``None`` with the reason "not run" (no model folder) — never a number made up;
+  ``None`` with the reason "not run" (no model folder) — never a number made up; likewise the model-free VBench
+  dimensions (dynamic degree, motion smoothness, imaging quality), which need no model;
 - ``seconds_per_clip`` (generate + encode, as campaigns report it) and ``gpu_seconds_per_clip`` (load + generate
   on a CUDA device; 0 on CPU, where ``device_seconds_per_clip`` is what was spent instead);
 - ``cost_per_approved_clip``: device-seconds × GPU price per hour / 3600, over the clips QC approved (not
@@ -71,7 +72,10 @@ def wilson_interval(wins: int, n: int, z: float = Z95) -> tuple[float, float]:
 # --- metrics per arm --------------------------------------------------------------------------------------
 
 def _brand_and_semantic_checks() -> tuple[set[str], list[str]]:
-    return ({s.name for s in SPECS if s.group == "brand"}, [s.name for s in SPECS if s.group == "semantic"])
+    """The brand-safety checks, and the scored ones averaged per arm: semantic (models) and the model-free VBench
+    dimensions (dynamic degree, motion smoothness, imaging quality)."""
+    return ({s.name for s in SPECS if s.group == "brand"},
+            [s.name for s in SPECS if s.group in ("semantic", "quality")])
 
 
 def arm_metrics(session: Session, job_ids: list[int], gpu_price_per_hour: float) -> dict[str, Any]:

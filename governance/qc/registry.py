@@ -26,7 +26,7 @@ PASS, REVIEW, BLOCK = "pass", "needs_review", "block"
 OUTCOMES = (PASS, REVIEW, BLOCK)
 PROFILE_OUTCOMES = {"pass": PASS, "review": REVIEW, "block": BLOCK}
 SEVERITY = {PASS: 0, REVIEW: 1, BLOCK: 2}
-GROUPS = ("technical", "brand", "semantic")
+GROUPS = ("technical", "brand", "semantic", "quality")  # quality: the model-free VBench dimensions
 
 
 @dataclass(frozen=True)
