@@ -19,6 +19,14 @@ from governance.model_refs import parse_ref
 app = typer.Typer()
 
 
+def judge_line(judge: dict | None) -> str:
+    """'nudenet 3.4.2 (320n.onnx sha256 1a2b3c4d…)', or 'not recorded' for rows from before it was."""
+    if not judge:
+        return "not recorded"
+    weights = ", ".join(f"{name} sha256 {sha[:12]}…" for name, sha in (judge.get("weights") or {}).items())
+    return f"{judge.get('detector')} {judge.get('version')}" + (f" ({weights})" if weights else "")
+
+
 @app.command("lineage")
 @guard
 def lineage_trace(
@@ -100,7 +108,7 @@ def print_lineage(c: dict) -> None:
     for r in c["qc"]:
         status = "not run" if r["passed"] is None else ("pass" if r["passed"] else "FAIL")
         qc.add(f"{r['check']}: {status}  value={r['value']} threshold={r['threshold']}"
-               + (f"  → {r['outcome']}" if r.get("outcome") else ""))
+               + (f"  → {r['outcome']}" if r.get("outcome") else "") + f"  judge: {judge_line(r.get('judge'))}")
     rv = node.add("review")
     for d in c["review"] or [{"decision": "none yet", "reviewer": "", "reason": "", "created_at": ""}]:
         rv.add(f"{d['decision']}  by {d['reviewer']}  {d['reason']}  {d['created_at']}")

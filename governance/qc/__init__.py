@@ -9,7 +9,9 @@ registration order is the order the checks run and are listed in (:data:`QC_CHEC
 - :mod:`~governance.qc.technical` and :mod:`~governance.qc.picture`: the file and the picture;
 - :mod:`~governance.qc.text`: the brand's text policy on the prompt;
 - :mod:`~governance.qc.color`: the brand palette;
-- :mod:`~governance.qc.semantic`: the visual brand-safety hooks and the semantic checks (models).
+- :mod:`~governance.qc.semantic`: the visual brand-safety hooks (NudeNet out of the box) and the semantic
+  checks (models);
+- :mod:`~governance.qc.onscreen`: text in the picture (the OCR the install ships).
 
 The brand profile gives each check its parameters and decides what its result means (:func:`judge`:
 pass / needs_review / block). Adding a check is editing one group module. Decoding a file and loading
@@ -26,6 +28,7 @@ from governance.qc import picture  # noqa: F401
 from governance.qc import text  # noqa: F401
 from governance.qc import color  # noqa: F401
 from governance.qc import semantic  # noqa: F401
+from governance.qc import onscreen  # noqa: F401
 from governance.qc.clip import Clip, Expected
 from governance.qc.context import BrandRules, CheckContext, ModelSource, ModelUnavailable, run
 from governance.qc.registry import (BLOCK, GROUPS, OUTCOMES, PASS, PROFILE_OUTCOMES, REVIEW, SEVERITY, Check, CheckResult,

@@ -85,7 +85,10 @@ class CheckResult:
     """One check's outcome; ``passed`` is None when the check was not run (``details["reason"]``).
 
     ``details["message"]`` says in a sentence what was found; ``details["ranges"]``, where present,
-    lists the time ranges (seconds) concerned.
+    lists the time ranges (seconds) concerned; ``details["boxes"]``, where present, lists the regions found
+    on the picture (``time`` in seconds, ``box`` as ``[x, y, w, h]`` fractions of the frame, ``label``).
+    ``judge`` says which detector produced the result (package, version, sha256 of its weight files);
+    None for the rules that need no model (the QC stage records which wanflow ran them).
     """
 
     check: str
@@ -93,6 +96,7 @@ class CheckResult:
     value: float | None
     threshold: float | None
     details: dict[str, Any] = field(default_factory=dict)
+    judge: dict[str, Any] | None = None
 
     @property
     def message(self) -> str:
