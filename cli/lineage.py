@@ -15,16 +15,9 @@ from catalog.db import session_scope
 from catalog.lineage import lineage, model_assets
 from cli.context import InputError, catalog, console, guard
 from governance.model_refs import parse_ref
+from governance.qc.registry import judge_line
 
 app = typer.Typer()
-
-
-def judge_line(judge: dict | None) -> str:
-    """'nudenet 3.4.2 (320n.onnx sha256 1a2b3c4d…)', or 'not recorded' for rows from before it was."""
-    if not judge:
-        return "not recorded"
-    weights = ", ".join(f"{name} sha256 {sha[:12]}…" for name, sha in (judge.get("weights") or {}).items())
-    return f"{judge.get('detector')} {judge.get('version')}" + (f" ({weights})" if weights else "")
 
 
 @app.command("lineage")

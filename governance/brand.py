@@ -14,12 +14,22 @@ A profile lives in ``<brands_dir>/<name>.yaml`` (see ``examples/brands/acme.yaml
     protected_names: ["ACME"]                                      # misspelt on screen: review (default: name)
     checks:                                                        # per check: parameters and outcomes
       blur: {min_sharpness: 30, on_fail: review}
+      unsafe_content: {max_exposed_score: 0.4}                     # NudeNet: exposed classes block
+      watermark: {words: ["shutterstock", "getty images"]}         # on-screen OCR
       text_video_alignment: {on_not_run: review}                   # block | review | pass
     campaign: {max_block_rate: 0.5}                                # campaign-level expectation (GX)
 
 Every key is optional except ``name`` and ``display_name``; unknown keys and bad values are errors
 that name the key (``checks.blur.min_sharpnes``). The checks and their parameters are registered in
 :mod:`governance.qc`. Text matching is in :mod:`governance.text_policy`.
+
+Text on screen (``screen_text_policy``, ``watermark``, ``brand_misspelling``, ``pseudo_text``) is read by
+the OCR the install ships (PP-OCRv4, Chinese/English recogniser): Latin letters and digits (accents
+dropped) and CJK ideographs are read; **kana are not** — a blocked term or competitor written in hiragana
+or katakana on screen is not found, and kana captions tend to be reported as unreadable pseudo-text
+(docs/qc-calibration.md has the measured rates). The recogniser's dictionary holds 6,623 characters: 6,280
+CJK ideographs (Chinese forms: Japanese-only kanji are missing), 77 Latin, 10 Greek, 6 Cyrillic, 5 kana and
+no Hangul, Arabic, Thai or Devanagari: text in those scripts is not covered.
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from onscreen_frames import BRAND, CASES, Case, frame, overlaps
 from qc_models import tiny_safety
 from sqlalchemy import inspect, text
@@ -236,3 +238,23 @@ def test_upgrade_to_0009_keeps_old_qc_rows_with_no_judge(catalog_url) -> None:
             assert conn.execute(text("SELECT judge FROM qc_results")).scalar_one() is None
     finally:
         engine.dispose()
+
+
+def test_boxes_are_drawn_on_the_dashboard_strip_and_the_report(tmp_path) -> None:
+    from adapters.qc_report import boxed_frames
+    from dashboard.frames import frame_strip
+
+    grey = np.full((9, 96, 160, 3), 128, np.uint8)
+    clip = media.write_clip(grey, FPS, tmp_path / "grey.mp4").path
+    hit = {"time": 0.25, "box": [0.25, 0.25, 0.5, 0.5], "label": 'blocked term "nike"'}
+    strip = np.asarray(Image.open(frame_strip(clip, tmp_path / "s.png", boxes=[hit | {"outcome": "block"}])))
+    plain = np.asarray(Image.open(frame_strip(clip, tmp_path / "p.png")))
+    tile_w = round(160 * 72 / 96)
+    n = 4  # frame 4 of 9 is at 0.25 s
+    left = n * (tile_w + 2) + round(0.25 * tile_w)
+    assert tuple(strip[36, left]) == (198, 40, 40) and tuple(plain[36, left]) != (198, 40, 40)
+    assert (strip != plain).any(axis=2).sum() < 0.05 * strip.shape[0] * strip.shape[1]  # only the box
+    jpeg = Image.open(io.BytesIO(boxed_frames(clip, [(hit, BLOCK)])))
+    px = np.asarray(jpeg.convert("RGB"))[72, round(0.25 * jpeg.width)]
+    assert px[0] > 150 and px[1] < 100  # the block colour on the box's left edge
+    assert boxed_frames(clip, []) is None

@@ -105,6 +105,15 @@ class CheckResult:
         return str(self.details.get("message", "passed" if self.passed else "failed"))
 
 
+def judge_line(judge: dict[str, Any] | None) -> str:
+    """A result's judge in words: 'nudenet 3.4.2 (320n.onnx sha256 1a2b3c4d5e6f…)'; 'not recorded' when
+    there is none (a check that did not run, or a row from before judges were recorded)."""
+    if not judge:
+        return "not recorded"
+    weights = ", ".join(f"{name} sha256 {sha[:12]}…" for name, sha in (judge.get("weights") or {}).items())
+    return f"{judge.get('detector')} {judge.get('version')}" + (f" ({weights})" if weights else "")
+
+
 def not_run(check: str, reason: str) -> CheckResult:
     return CheckResult(check, None, None, None, {"reason": reason})
 
