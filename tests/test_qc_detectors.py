@@ -246,11 +246,11 @@ def test_boxes_are_drawn_on_the_dashboard_strip_and_the_report(tmp_path) -> None
 
     grey = np.full((9, 96, 160, 3), 128, np.uint8)
     clip = media.write_clip(grey, FPS, tmp_path / "grey.mp4").path
-    hit = {"time": 0.25, "box": [0.25, 0.25, 0.5, 0.5], "label": 'blocked term "nike"'}
+    hit = {"time": 0.3125, "box": [0.25, 0.25, 0.5, 0.5], "label": 'blocked term "nike"'}  # a still: frame 5
     strip = np.asarray(Image.open(frame_strip(clip, tmp_path / "s.png", boxes=[hit | {"outcome": "block"}])))
     plain = np.asarray(Image.open(frame_strip(clip, tmp_path / "p.png")))
     tile_w = round(160 * 72 / 96)
-    n = 4  # frame 4 of 9 is at 0.25 s
+    n = 4  # the strip's frames are the stills: 0, 1, 2, 3, 5, 6, 7, 8 of 9
     left = n * (tile_w + 2) + round(0.25 * tile_w)
     assert tuple(strip[36, left]) == (198, 40, 40) and tuple(plain[36, left]) != (198, 40, 40)
     assert (strip != plain).any(axis=2).sum() < 0.05 * strip.shape[0] * strip.shape[1]  # only the box

@@ -7,8 +7,9 @@ checks, each finding with its frame time and box:
   normalisation and without spaces: "Getty Images" and "gettyimages" both match) — block;
 - ``brand_misspelling``: a word within ``max_distance`` edits of one of the brand's ``protected_names``
   but not equal to it ("ACNE" for "ACME"; names shorter than ``min_length`` are not compared) — review;
-- ``pseudo_text``: regions the detector takes for text but the recogniser reads with confidence below
-  ``min_confidence`` (the letter-like shapes generated video draws) — review, a quality finding.
+- ``pseudo_text``: regions the detector takes for a line of text (at least ``min_aspect`` times wider than
+  tall: round objects the detector sometimes boxes are not lines) but the recogniser reads with confidence
+  below ``min_confidence`` (the letter-like shapes generated video draws) — review, a quality finding.
 
 Regions read below ``pseudo_text``'s ``min_confidence`` count for ``pseudo_text`` only: the other three
 read only what the recogniser is sure of. What the bundled recogniser can read (scripts) is measured in
@@ -146,13 +147,16 @@ def brand_misspelling(ctx: CheckContext) -> CheckResult:
 
 
 @register(CheckSpec("pseudo_text", "semantic", "unreadable pseudo-text (text-like regions the OCR cannot read)", {
-    "min_confidence": Param(0.6, 0, 1, "a region read with less confidence than this is unreadable")},
+    "min_confidence": Param(0.6, 0, 1, "a region read with less confidence than this is unreadable"),
+    "min_aspect": Param(1.5, 0, None, "a region counts as a line of text if its width is at least this times its height")},
     on_fail=REVIEW, on_not_run=REVIEW, unit="regions"))
 def pseudo_text(ctx: CheckContext) -> CheckResult:
     got = _regions(ctx, "pseudo_text")
     if isinstance(got, CheckResult):
         return got
     regions, judge = got
-    low = ctx.params["pseudo_text"]["min_confidence"]
-    hits = [_hit(r, f"unreadable ({r['score']:.2f})") for r in regions if r["score"] < low]
+    p = ctx.params["pseudo_text"]
+    h, w = ctx.stills[0].shape[:2]
+    hits = [_hit(r, f"unreadable ({r['score']:.2f})") for r in regions
+            if r["score"] < p["min_confidence"] and r["box"][2] * w >= p["min_aspect"] * r["box"][3] * h]
     return _result(ctx, "pseudo_text", hits, "unreadable text", judge)
