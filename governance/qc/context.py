@@ -21,10 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from governance.qc.clip import Clip, Expected
+from governance.qc.clip import Clip, Expected, spread
 from governance.qc.registry import CheckResult, CheckRule, not_run, registered
 
 SAMPLE_FRAMES = 8  # frames sampled evenly from the clip for the model checks
+OCR_STILLS = 4  # of the stills, how many (spread evenly) the on-screen text checks read: the QC budget (bench/qc.py)
 
 
 class ModelUnavailable(Exception):
@@ -132,6 +133,11 @@ class CheckContext:
                                                           for i in self.clip.still_index]
 
     @cached_property
+    def ocr_stills(self) -> np.ndarray:
+        """Which stills the on-screen text checks read (:data:`OCR_STILLS` of them, first and last included)."""
+        return spread(len(self.stills), OCR_STILLS) if self.stills else np.zeros(0, int)
+
+    @cached_property
     def clip_features(self) -> np.ndarray:
         """CLIP image features of the sampled frames (raises ModelUnavailable, or the model's error)."""
         return self.models.get("clip").image_features(self.sample_images)
@@ -146,7 +152,7 @@ class CheckContext:
     def text_regions(self) -> tuple[list[list[dict[str, Any]]], dict[str, Any] | None]:
         """The text regions read on the stills, and the reader's judge (raises ModelUnavailable, or the model's error)."""
         model = self.models.get("ocr")
-        return model.read(self.stills), getattr(model, "judge", None)
+        return model.read([self.stills[i] for i in self.ocr_stills]), getattr(model, "judge", None)
 
     @cached_property
     def prompt_findings(self) -> list[Any]:

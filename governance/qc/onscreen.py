@@ -1,4 +1,5 @@
-"""Text in the picture, read on the stills by the OCR model the install ships (``ocr``: RapidOCR), as four
+"""Text in the picture, read by the OCR model the install ships (``ocr``: RapidOCR) on 4 of the stills spread
+over the clip (:data:`~governance.qc.context.OCR_STILLS`, first and last included: the QC budget), as four
 checks, each finding with its frame time and box:
 
 - ``screen_text_policy``: a blocked term, pattern or competitor name of the brand's text policy on screen,
@@ -62,7 +63,8 @@ def _regions(ctx: CheckContext, check: str) -> tuple[list[dict[str, Any]], dict 
         return not_run(check, str(exc))
     except Exception as exc:  # noqa: BLE001
         return not_run(check, f"model failed on this clip: {type(exc).__name__}: {exc}")
-    return [r | {"time": t} for t, found in zip(ctx.still_times, per_image) for r in found], judge
+    times = [ctx.still_times[i] for i in ctx.ocr_stills]
+    return [r | {"time": t} for t, found in zip(times, per_image) for r in found], judge
 
 
 def _readable(ctx: CheckContext, regions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -71,7 +73,7 @@ def _readable(ctx: CheckContext, regions: list[dict[str, Any]]) -> list[dict[str
 
 def _result(ctx: CheckContext, check: str, hits: list[dict[str, Any]], what: str, judge: dict | None) -> CheckResult:
     msg = ("; ".join(f"{h['label']} ({h['text']!r}) at {h['time']:.2f} s" for h in hits) if hits
-           else f"no {what} in {len(ctx.stills)} frames")
+           else f"no {what} in {len(ctx.ocr_stills)} frames")
     return CheckResult(check, not hits, float(len(hits)), 0.0, {"message": msg, "boxes": hits}, judge)
 
 
