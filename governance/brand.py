@@ -14,7 +14,7 @@ A profile lives in ``<brands_dir>/<name>.yaml`` (see ``examples/brands/acme.yaml
     protected_names: ["ACME"]                                      # misspelt on screen: review (default: name)
     checks:                                                        # per check: parameters and outcomes
       blur: {min_sharpness: 30, on_fail: review}
-      unsafe_content: {max_exposed_score: 0.4}                     # NudeNet: exposed classes block
+      unsafe_content: {max_probability: 0.4}                     # NudeNet: exposed classes block
       watermark: {words: ["shutterstock", "getty images"]}         # on-screen OCR
       text_video_alignment: {on_not_run: review}                   # block | review | pass
     campaign: {max_block_rate: 0.5}                                # campaign-level expectation (GX)

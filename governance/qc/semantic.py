@@ -3,8 +3,9 @@
 aesthetic score, subject consistency).
 
 Unsafe content runs out of the box: NudeNet (``nudity``, shipped with the install) on the stills, its
-classes mapped to outcomes by the brand (``exposed_labels`` fail ``unsafe_content``, which blocks;
-``covered_labels`` fail ``suggestive_content``, which needs review; a score threshold each). A configured
+classes mapped to outcomes by the brand (``exposed_labels`` fail ``unsafe_content``, which blocks, above
+``max_probability``; ``covered_labels`` fail ``suggestive_content``, which needs review, above
+``max_covered_score``). A configured
 image classifier (``safety``) replaces NudeNet in ``unsafe_content``; ``suggestive_content`` stays NudeNet's.
 
 The models come from the context's :class:`~governance.qc.context.ModelSource` by kind; each kind offers
@@ -98,15 +99,15 @@ def _nudenet(ctx: CheckContext, check: str, labels: list[str], max_score: float)
 
 
 @register(CheckSpec("unsafe_content", "brand", "unsafe content (NudeNet's exposed classes, or a configured classifier)", {
-    "max_exposed_score": Param(0.5, 0, 1, "NudeNet: an exposed-class detection scoring above this fails"),
+    "max_probability": Param(0.5, 0, 1, "NudeNet: an exposed-class detection scoring above this fails; "
+                                        "classifier: an unsafe probability above this fails"),
     "exposed_labels": Param(EXPOSED),
-    "max_probability": Param(0.5, 0, 1, "classifier: unsafe probability above this fails"),
     "unsafe_labels": Param(["nsfw", "porn", "hentai", "sexy", "unsafe", "violence", "gore"])},
     "max_probability", "max", BLOCK, REVIEW, "score"))
 def unsafe_content(ctx: CheckContext) -> CheckResult:
     p = ctx.params["unsafe_content"]
     if not ctx.models.configured("safety"):
-        return _nudenet(ctx, "unsafe_content", p["exposed_labels"], p["max_exposed_score"])
+        return _nudenet(ctx, "unsafe_content", p["exposed_labels"], p["max_probability"])
     try:
         model: SafetyModel = ctx.models.get("safety")
         wanted = {u.casefold() for u in p["unsafe_labels"]}
