@@ -38,7 +38,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "qc-calibration.json")
     args = ap.parse_args()
 
-    import numpy as np
     from onscreen_frames import ANGLES, BRAND, CASES, COLOURS, SIZES, frame, overlaps
 
     from adapters import media
@@ -98,8 +97,16 @@ def main() -> None:
            "onnxruntime": version("onnxruntime"), "variants": args.variants, "table": table,
            "scripts": {s: {"frames": n, "read_exactly": ok} for s, (n, ok) in per_script.items()}, "frames": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(row, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    args.out.write_text(dump(row), "utf-8")
     print(f"\nwrote {args.out}")
+
+
+def dump(row: dict) -> str:
+    """The JSON row, one line per frame."""
+    frames = row.pop("frames")
+    head = json.dumps(row, indent=2, ensure_ascii=False)[:-2]
+    lines = ",\n".join("    " + json.dumps(f, ensure_ascii=False) for f in frames)
+    return f'{head},\n  "frames": [\n{lines}\n  ]\n}}\n'
 
 
 def _read_texts(models, img) -> list[str]:
