@@ -8,7 +8,9 @@ plugs in (``Models(backends={"clip": my_scorer})``):
 - ``aesthetic``: a LAION-style predictor: a state dict of linear layers applied in order
   (``.safetensors`` or ``.pth``), on normalised CLIP embeddings.
 - ``subject``: a DINO/DINOv2 or CLIP folder.
-- ``safety``: an image-classification folder.
+- ``safety``: an image-classification folder (when set, it replaces NudeNet in ``unsafe_content``).
+- ``nudity`` and ``ocr``: the detectors the install ships (:mod:`adapters.detectors`: NudeNet, RapidOCR),
+  built in: no folder to set.
 
 A model that is not configured, or fails to load, raises :class:`governance.qc.ModelUnavailable`, and its
 checks are "not run" with the reason. Models are loaded once per process (per folder) and shared by every
@@ -28,11 +30,13 @@ import numpy as np
 from PIL import Image
 from safetensors.numpy import load_file
 
+from adapters.detectors import NudeNet, RapidOcr, judge_of
 from core import heavy
 from governance.qc import ModelUnavailable
 
 KINDS = {"clip": "WANFLOW_CLIP_MODEL", "aesthetic": "WANFLOW_AESTHETIC_MODEL",
          "subject": "WANFLOW_SUBJECT_MODEL", "safety": "WANFLOW_SAFETY_MODEL"}
+BUNDLED = {"nudity": NudeNet, "ocr": RapidOcr}  # shipped with the install: no folder
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 _cache: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
@@ -176,6 +180,9 @@ class HFSafety:
         size = getattr(cfg, "image_size", 224)
         self.pre = _Preprocess.for_folder(folder, int(size if isinstance(size, int) else size[0]),
                                           (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+        weights = sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")])
+        self.judge = judge_of("transformers", weights) | {"detector": "image classifier (transformers)",
+                                                          "folder": str(folder)}
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         torch = heavy.torch()
@@ -200,24 +207,37 @@ class Models:
     def from_settings(cls, settings: Any) -> Models:
         return cls({k: getattr(settings, f"{k}_model") for k in KINDS}, getattr(settings, "qc_device", "cpu"))
 
+    def configured(self, kind: str) -> bool:
+        """Whether a backend or a folder is set for ``kind`` (the bundled detectors need neither)."""
+        return kind in self.backends or kind in BUNDLED or self.folders.get(kind) is not None
+
     def get(self, kind: str) -> Any:
         """The backend for ``kind``; raises ModelUnavailable with the reason."""
         if kind in self.backends:
             return self.backends[kind]
+        if kind in BUNDLED:
+            return self._load((kind, "bundled"), kind, None)
         folder = self.folders.get(kind)
         if folder is None:
             raise ModelUnavailable(f"no {kind} model configured (set {KINDS[kind]} to a local model folder)")
-        key = (kind, str(folder.resolve()))
+        return self._load((kind, str(folder.resolve())), kind, folder)
+
+    def _load(self, key: tuple[str, str], kind: str, folder: Path | None) -> Any:
         with _lock:
             if key not in _cache:
                 try:
-                    if not folder.is_dir():
+                    if folder is None:
+                        _cache[key] = BUNDLED[kind]()
+                    elif not folder.is_dir():
                         raise ModelUnavailable(f"{kind} model folder {folder} does not exist")
-                    _cache[key] = LinearStack(folder) if kind == "aesthetic" else _BUILDERS[kind](folder, self.device)
+                    else:
+                        _cache[key] = (LinearStack(folder) if kind == "aesthetic"
+                                       else _BUILDERS[kind](folder, self.device))
                 except ModelUnavailable as exc:
                     _cache[key] = exc
                 except Exception as exc:  # noqa: BLE001 — any load failure is a reason, recorded per check
-                    _cache[key] = ModelUnavailable(f"could not load the {kind} model from {folder}: "
+                    where = f"from {folder}" if folder else "(bundled with the install)"
+                    _cache[key] = ModelUnavailable(f"could not load the {kind} model {where}: "
                                                    f"{type(exc).__name__}: {exc}")
             got = _cache[key]
         if isinstance(got, ModelUnavailable):

@@ -1,6 +1,7 @@
 """The campaign QC report: one self-contained HTML file (images inlined as base64, no external assets)
 with the outcome counts, the Great Expectations validation, a plot of each metric's distribution with its
-threshold (matplotlib, Agg canvas), and per clip a contact strip, its outcome and its findings."""
+threshold (matplotlib, Agg canvas), and per clip a contact strip, its outcome and its findings — those found on
+the picture (nudity, on-screen text) drawn as boxes on the frames where they were found — and each check's judge."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJo
 from core import heavy
 from core.files import write_text_atomic
 from governance.qc import BLOCK, BY_NAME, PASS, QC_CHECKS, REVIEW, UNCHECKED, clip_outcome
+from governance.qc.registry import judge_line
 
 COLOURS = {PASS: "#2e7d32", REVIEW: "#ef6c00", BLOCK: "#c62828", UNCHECKED: "#757575"}
 LABELS = {PASS: "pass", REVIEW: "needs review", BLOCK: "blocked", UNCHECKED: "not checked"}
@@ -64,6 +66,53 @@ def contact_strip(path: Path, n: int = STRIP_FRAMES, height: int = STRIP_HEIGHT)
     buf = io.BytesIO()
     Image.fromarray(strip).save(buf, format="JPEG", quality=85)
     return buf.getvalue()
+
+
+def boxed_frames(path: Path, hits: list[tuple[dict[str, Any], str]], n: int = STRIP_FRAMES,
+                 height: int = 2 * STRIP_HEIGHT) -> bytes | None:
+    """JPEG of the frames where findings were located (up to ``n`` frame times), side by side, each finding's
+    box (``[x, y, w, h]`` fractions) drawn in its outcome's colour; None when there is nothing to draw or the
+    file does not decode."""
+    times = sorted({float(h["time"]) for h, _ in hits})[:n]
+    if not times:
+        return None
+    tiles: dict[float, Image.Image] = {}
+    try:
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            w = max(2, round(stream.codec_context.width * height / stream.codec_context.height))
+            for f in c.decode(stream):
+                t = float(f.time or 0.0)
+                for want in times:
+                    if want not in tiles and t >= want - 1e-3:
+                        tiles[want] = f.to_image(width=w, height=height)
+                if len(tiles) == len(times):
+                    break
+    except (av.FFmpegError, OSError, ValueError, IndexError, ZeroDivisionError):
+        return None
+    if not tiles:
+        return None
+    for h, outcome in hits:
+        tile = tiles.get(float(h["time"]))
+        if tile is None:
+            continue
+        x, y, bw, bh = h["box"]
+        box = (x * tile.width, y * tile.height, (x + bw) * tile.width, (y + bh) * tile.height)
+        d = ImageDraw.Draw(tile)
+        d.rectangle(box, outline=COLOURS.get(outcome, "#757575"), width=2)
+        d.text((box[0] + 2, max(0, box[1] - 11)), str(h.get("label", ""))[:28], fill=COLOURS.get(outcome, "#757575"))
+    strip = np.concatenate([np.pad(np.asarray(tiles[t]), ((0, 0), (0, 2), (0, 0)), constant_values=24)
+                            for t in times if t in tiles], axis=1)
+    buf = io.BytesIO()
+    Image.fromarray(strip).save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def located(results: list[QcResult]) -> list[tuple[dict[str, Any], str]]:
+    """Each finding located on the picture (``details["boxes"]``) of the checks that did not pass, with the
+    outcome its check had."""
+    return [(h, r.outcome or REVIEW) for r in results if r.passed is False
+            for h in (r.details or {}).get("boxes", [])]
 
 
 def metric_plot(check: str, values: list[float], outcomes: list[str], threshold: float | None) -> bytes:
@@ -157,13 +206,18 @@ def render(campaign: str, clips: list[ClipRow], validation: QcValidation | None,
         table = "".join(
             f"<tr><td>{r.check}</td><td>{'not run' if r.passed is None else ('pass' if r.passed else 'FAIL')}</td>"
             f"<td>{'' if r.value is None else f'{r.value:g}'}</td><td>{'' if r.threshold is None else f'{r.threshold:g}'}</td>"
-            f"<td>{LABELS.get(r.outcome or '', r.outcome or '')}</td><td>{html.escape(_message(r))}</td></tr>" for r in c.results)
+            f"<td>{LABELS.get(r.outcome or '', r.outcome or '')}</td><td>{html.escape(_message(r))}</td>"
+            f"<td>{html.escape(judge_line(r.judge))}</td></tr>" for r in c.results)
         strip = data_uri(contact_strip(Path(c.uri)), "image/jpeg")
+        boxed = boxed_frames(Path(c.uri), located(c.results))
+        where = (f'<p>Where on the picture:</p><img class="strip" alt="findings on the frames" '
+                 f'src="{data_uri(boxed, "image/jpeg")}">' if boxed else "")
         cards.append(
             f'<section class="clip"><h3>{_badge(c.outcome)} {html.escape(c.item)} · variant {c.variant} · asset {c.asset_id}</h3>'
             f'<p class="prompt">{html.escape(c.prompt)}</p><img class="strip" alt="contact sheet" src="{strip}">'
-            f"<ul>{items or '<li>no findings</li>'}</ul><details><summary>all checks</summary><table>"
-            f"<tr><th>check</th><th>result</th><th>value</th><th>threshold</th><th>outcome</th><th>details</th></tr>"
+            f"<ul>{items or '<li>no findings</li>'}</ul>{where}<details><summary>all checks</summary><table>"
+            f"<tr><th>check</th><th>result</th><th>value</th><th>threshold</th><th>outcome</th><th>details</th>"
+            f"<th>judge</th></tr>"
             f"{table}</table><p class='path'>{html.escape(c.uri)}</p></details></section>")
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -84,7 +84,7 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
         "prompt_item": _row(item, "id", "item_key", "prompt", "negative_prompt", "locale", "source_row"),
         "brief": _row(brief, "id", "path", "sha256", "model_ref"),
         "campaign": _row(session.get(Campaign, brief.campaign_id), "id", "name", "brand"),
-        "qc": [_row(r, "check", "passed", "value", "threshold", "outcome", "details")
+        "qc": [_row(r, "check", "passed", "value", "threshold", "outcome", "details", "judge")
                for r in session.scalars(select(QcResult).where(QcResult.asset_id == clip.id).order_by(QcResult.id))],
         "review": [_row(d, "decision", "reason", "reviewer", "created_at") for d in decisions],
         "run": _row(run, "id", "flow", "prefect_flow_run_id", "mlflow_run_id") if run else None,

@@ -242,6 +242,8 @@ class QcResult(Base):
     threshold: Mapped[float | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     outcome: Mapped[str | None] = mapped_column(String(16))  # under the brand's rules: pass | needs_review | block
+    # which detector produced it: package, version, sha256 of its weight files (None: recorded before 0009)
+    judge: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -15,6 +15,7 @@ from catalog.db import session_scope
 from catalog.lineage import lineage, model_assets
 from cli.context import InputError, catalog, console, guard
 from governance.model_refs import parse_ref
+from governance.qc.registry import judge_line
 
 app = typer.Typer()
 
@@ -100,7 +101,7 @@ def print_lineage(c: dict) -> None:
     for r in c["qc"]:
         status = "not run" if r["passed"] is None else ("pass" if r["passed"] else "FAIL")
         qc.add(f"{r['check']}: {status}  value={r['value']} threshold={r['threshold']}"
-               + (f"  → {r['outcome']}" if r.get("outcome") else ""))
+               + (f"  → {r['outcome']}" if r.get("outcome") else "") + f"  judge: {judge_line(r.get('judge'))}")
     rv = node.add("review")
     for d in c["review"] or [{"decision": "none yet", "reviewer": "", "reason": "", "created_at": ""}]:
         rv.add(f"{d['decision']}  by {d['reviewer']}  {d['reason']}  {d['created_at']}")

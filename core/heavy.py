@@ -123,3 +123,25 @@ def pypiqe():  # noqa: ANN201 - the piqe function
     from pypiqe import piqe
 
     return piqe
+
+
+def onnxruntime() -> ModuleType:
+    """onnxruntime (about a quarter of a second): the on-screen text and nudity detectors run on it (CPU)."""
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(3)  # errors only: it warns about unused initialisers in the bundled models
+    return onnxruntime
+
+
+def nudenet() -> ModuleType:
+    """NudeNet's module (its wheel bundles ``320n.onnx``); OpenCV comes with it."""
+    import nudenet.nudenet
+
+    return nudenet.nudenet
+
+
+def rapidocr() -> ModuleType:
+    """RapidOCR on onnxruntime (its wheel bundles the PP-OCRv4 detection and recognition models)."""
+    import rapidocr_onnxruntime
+
+    return rapidocr_onnxruntime

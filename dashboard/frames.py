@@ -1,4 +1,6 @@
-"""Frame strips for the clip page: evenly spaced frames of a clip, labelled with their time, as one PNG.
+"""Frame strips for the clip page: evenly spaced frames of a clip, labelled with their time, as one PNG, with
+the boxes QC located its findings in drawn on the frames they were found on (the strip's frames are the QC
+stills: the same 8 frames spread over the clip).
 
 Made on first request and kept beside the asset store's clips (named by the clip's sha256, so a changed
 clip gets a new strip); written to a temporary name and renamed. A file that cannot be decoded (damaged,
@@ -32,7 +34,12 @@ def _decode(src: Path) -> tuple[list[Image.Image], float]:
     return frames, rate
 
 
-def frame_strip(src: Path, dest: Path, count: int = 8, thumb_height: int = 72) -> Path:
+BOX_COLOURS = {"block": (198, 40, 40), "needs_review": (239, 108, 0)}
+
+
+def frame_strip(src: Path, dest: Path, count: int = 8, thumb_height: int = 72, boxes: list[dict] | None = None) -> Path:
+    """``boxes``: ``{"time", "box": [x, y, w, h] fractions, "label", "outcome"}``, each drawn on the strip's
+    frame nearest its time."""
     if dest.exists():
         return dest
     frames, rate = _decode(src)
@@ -45,6 +52,12 @@ def frame_strip(src: Path, dest: Path, count: int = 8, thumb_height: int = 72) -
         x = n * (width + 2)
         sheet.paste(frames[i].resize((width, thumb_height), Image.Resampling.LANCZOS), (x, 0))
         draw.text((x + 2, thumb_height), f"#{i} {i / rate:.2f}s", fill=(220, 220, 220), font=font)
+    for b in boxes or []:
+        n = min(range(len(picks)), key=lambda k: abs(picks[k] / rate - float(b["time"])))
+        x0, y0, bw, bh = b["box"]
+        left = n * (width + 2)
+        draw.rectangle((left + x0 * width, y0 * thumb_height, left + (x0 + bw) * width, (y0 + bh) * thumb_height),
+                       outline=BOX_COLOURS.get(b.get("outcome", ""), (255, 214, 0)), width=2)
     with atomic_path(dest) as tmp:
         sheet.save(tmp, format="PNG")
     return dest

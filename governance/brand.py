@@ -11,14 +11,25 @@ A profile lives in ``<brands_dir>/<name>.yaml`` (see ``examples/brands/acme.yaml
     allowed_terms: ["puma concolor"]                               # innocent phrases, never matched
     palette: ["#C8102E", "#FFFFFF", "#111111"]                     # brand colours (sRGB hex)
     forbidden_elements: ["a cigarette"]                            # zero-shot CLIP descriptions
+    protected_names: ["ACME"]                                      # misspelt on screen: review (default: name)
     checks:                                                        # per check: parameters and outcomes
       blur: {min_sharpness: 30, on_fail: review}
+      unsafe_content: {max_probability: 0.4}                     # NudeNet: exposed classes block
+      watermark: {words: ["shutterstock", "getty images"]}         # on-screen OCR
       text_video_alignment: {on_not_run: review}                   # block | review | pass
     campaign: {max_block_rate: 0.5}                                # campaign-level expectation (GX)
 
 Every key is optional except ``name`` and ``display_name``; unknown keys and bad values are errors
 that name the key (``checks.blur.min_sharpnes``). The checks and their parameters are registered in
 :mod:`governance.qc`. Text matching is in :mod:`governance.text_policy`.
+
+Text on screen (``screen_text_policy``, ``watermark``, ``brand_misspelling``, ``pseudo_text``) is read by
+the OCR the install ships (PP-OCRv4, Chinese/English recogniser): Latin letters and digits (accents
+dropped) and CJK ideographs are read; **kana are not** — a blocked term or competitor written in hiragana
+or katakana on screen is not found, and kana captions tend to be reported as unreadable pseudo-text
+(docs/qc-calibration.md has the measured rates). The recogniser's dictionary holds 6,623 characters: 6,280
+CJK ideographs (Chinese forms: Japanese-only kanji are missing), 77 Latin, 10 Greek, 6 Cyrillic, 5 kana and
+no Hangul, Arabic, Thai or Devanagari: text in those scripts is not covered.
 """
 
 from __future__ import annotations
@@ -34,11 +45,11 @@ import yaml
 
 from governance.delivery import DeliveryPolicy, parse_delivery
 from governance.qc import BY_NAME, PROFILE_OUTCOMES, CheckRule
-from governance.text_policy import TextFinding, check_prompt, normalize_text
+from governance.text_policy import TextFinding, check_prompt, check_text, normalize_text
 
 BRAND_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-_LISTS = ("blocked_terms", "blocked_patterns", "competitors", "allowed_terms", "forbidden_elements")
+_LISTS = ("blocked_terms", "blocked_patterns", "competitors", "allowed_terms", "forbidden_elements", "protected_names")
 _KEYS = {"name", "display_name", "sensitive_topics", "palette", "checks", "campaign", *_LISTS}
 _CAMPAIGN_KEYS = {"max_block_rate": (0.0, 1.0), "min_pass_rate": (0.0, 1.0)}
 _DELIVERY_KEYS = {"delivery"}  # framing, pad colour, AI label: governance/delivery.py
@@ -75,6 +86,7 @@ class BrandProfile:
     allowed_terms: tuple[str, ...] = ()
     palette: tuple[str, ...] = ()
     forbidden_elements: tuple[str, ...] = ()
+    protected_names: tuple[str, ...] = ()  # the brand's own names: misspelt on screen is a finding
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     campaign: dict[str, float] = field(default_factory=dict)
     sha256: str = ""
@@ -88,6 +100,14 @@ class BrandProfile:
     def prompt_findings(self, prompt: str, negative_prompt: str) -> list[TextFinding]:
         """This brand's text policy on a prompt and its negative prompt."""
         return check_prompt(prompt, negative_prompt, self)
+
+    def text_findings(self, text: str) -> list[TextFinding]:
+        """This brand's text policy on text read on screen (the same normalisation as prompts)."""
+        return check_text(text, self, "screen")
+
+    def normalize(self, text: str) -> str:
+        """The text policy's normalisation (:func:`governance.text_policy.normalize_text`)."""
+        return normalize_text(text)
 
 
 def default_profile() -> BrandProfile:
@@ -224,6 +244,8 @@ def load_brand(name: str, brands_dir: Path) -> BrandProfile:
         sensitive_topics=_topics(path, data.get("sensitive_topics")),
         allowed_terms=_strings(path, "allowed_terms", data.get("allowed_terms")),
         palette=palette, forbidden_elements=_strings(path, "forbidden_elements", data.get("forbidden_elements")),
+        protected_names=(_strings(path, "protected_names", data["protected_names"]) if "protected_names" in data
+                         else (name,)),
         checks=_check_rules(path, data.get("checks")), campaign=_campaign(path, data.get("campaign")),
         sha256=hashlib.sha256(raw).hexdigest(), delivery=delivery,
     )

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("core", "catalog", "governance", "adapters", "wan_tasks", "flows", "cli", "dashboard")
 # The deferred imports the architecture allows: one function per heavy library, and the CLI's one door to Prefect.
 DEFERRED = {("core/heavy.py", "*"), ("cli/context.py", "prefect_flows"), ("cli/context.py", "serve_dashboard")}
-HEAVY = ("torch", "diffusers", "transformers", "peft", "mlflow", "prefect", "great_expectations", "pandas", "cv2")
+HEAVY = ("torch", "diffusers", "transformers", "peft", "mlflow", "prefect", "great_expectations", "pandas",
+         "onnxruntime", "cv2", "nudenet", "rapidocr_onnxruntime")
 
 
 def _python_files() -> list[Path]:

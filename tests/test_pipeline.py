@@ -108,7 +108,9 @@ def test_campaign_end_to_end_and_idempotent(settings):
     qc = {r["check"]: r for r in chain["qc"]}
     assert set(qc) == set(QC_CHECKS) and qc["decodable"]["passed"] and qc["size"]["passed"]
     assert {c for c, r in qc.items() if r["passed"] is None} == {  # no model configured: recorded, not passed
-        "unsafe_content", "forbidden_elements", "text_video_alignment", "aesthetic_score", "subject_consistency"}
+        "forbidden_elements", "text_video_alignment", "aesthetic_score", "subject_consistency"}
+    assert qc["unsafe_content"]["judge"]["detector"] == "nudenet"  # shipped with the install: it ran
+    assert qc["blur"]["judge"]["detector"] == "wanflow rules"
     assert [(d["decision"], d["reviewer"]) for d in chain["review"]] == [("approve", "test-approver")]
 
     again = publish("spring-launch", settings)

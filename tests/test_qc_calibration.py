@@ -42,9 +42,10 @@ def test_every_check_is_registered_once_in_a_fixed_order() -> None:
     assert QC_CHECKS == (
         "decodable", "container", "size", "fps", "frame_count", "duration", "black_frames", "black_segments",
         "frozen_frames", "flashing", "flicker", "exposure", "blur", "temporal_instability", "hard_cuts",
-        "text_policy", "sensitive_topics", "palette", "unsafe_content", "forbidden_elements",
-        "text_video_alignment", "aesthetic_score", "subject_consistency", "dynamic_degree", "motion_smoothness",
-        "imaging_quality")
+        "text_policy", "sensitive_topics", "palette", "unsafe_content", "suggestive_content", "forbidden_elements",
+        "text_video_alignment", "aesthetic_score", "subject_consistency",
+        "screen_text_policy", "watermark", "brand_misspelling", "pseudo_text",
+        "dynamic_degree", "motion_smoothness", "imaging_quality")
     assert TECHNICAL == QC_CHECKS[:15]
     with pytest.raises(ValueError, match="'blur' is registered twice"):
         register(BY_NAME["blur"])(lambda ctx: None)
@@ -121,7 +122,7 @@ def test_verdict_follows_the_brand_rules(clips) -> None:
     assert tuple(r.check for r in clean) == QC_CHECKS
     v = judge(clean, lenient)
     assert v.outcome == PASS and not v.findings
-    assert {n.check for n in v.notes} == {"text_policy", "sensitive_topics", "unsafe_content",
+    assert {n.check for n in v.notes} == {"text_policy", "sensitive_topics",  # NudeNet and the OCR run out of the box
                                           "text_video_alignment", "aesthetic_score", "subject_consistency"}
     forbidden = next(r for r in clean if r.check == "forbidden_elements")  # nothing forbidden: a pass that says so
     assert forbidden.passed and forbidden.message.startswith("nothing to check")

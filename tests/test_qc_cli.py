@@ -59,6 +59,10 @@ def test_clean_clip_passes_with_every_model_configured(files, tmp_path) -> None:
     assert out["outcome"] == "pass" and out["exit_code"] == 0 and out["brand"] == "lenient"
     assert [x["check"] for x in out["results"]] == list(QC_CHECKS)
     assert all(x["passed"] is True for x in out["results"]), [x for x in out["results"] if not x["passed"]]
+    judges = {x["check"]: x["judge"] for x in out["results"]}
+    assert judges["unsafe_content"]["detector"] == "image classifier (transformers)"  # the folder overrides NudeNet
+    assert judges["suggestive_content"]["detector"] == "nudenet" and "320n.onnx" in judges["suggestive_content"]["weights"]
+    assert judges["watermark"]["detector"] == "rapidocr-onnxruntime" and judges["blur"]["detector"] == "wanflow rules"
 
 
 def test_exit_codes(files, tmp_path) -> None:

@@ -24,6 +24,8 @@ from wan_tasks.quality import run_checks
 
 MODEL_CHECKS = ("unsafe_content", "forbidden_elements", "text_video_alignment", "aesthetic_score",
                 "subject_consistency")
+# the checks whose model is a folder to configure (unsafe_content runs NudeNet when no classifier is set)
+FOLDER_CHECKS = tuple(c for c in MODEL_CHECKS if c != "unsafe_content")
 PROMPT = "A red disc gliding over a yellow checkerboard"
 BRAND = BrandProfile("t", "Test", (), Path("-"), forbidden_elements=("a cigarette", "a handgun"))
 
@@ -106,7 +108,8 @@ def test_thresholds_come_from_the_brand(clips, models) -> None:
 
 def test_not_run_reasons(clips, folders, tmp_path) -> None:
     none = by_check(clips["moving"], Models())
-    assert all(r.passed is None for r in none.values())
+    assert all(none[c].passed is None for c in FOLDER_CHECKS)
+    assert none["unsafe_content"].passed is True and none["unsafe_content"].judge["detector"] == "nudenet"
     assert "set WANFLOW_CLIP_MODEL" in none["text_video_alignment"].details["reason"]
     assert "no CLIP model to fall back on" in none["subject_consistency"].details["reason"]
     missing = by_check(clips["moving"], Models({"clip": tmp_path / "nowhere"}))
@@ -136,12 +139,12 @@ def test_pth_predictor_and_one_load_per_process(clips, folders, models) -> None:
 
 @pytest.mark.parametrize(("rule", "outcome"), [("block", BLOCK), ("review", REVIEW), ("pass", PASS)])
 def test_the_brand_decides_what_not_run_means(clips, rule, outcome) -> None:
-    brand = dataclasses.replace(BRAND, checks={c: {"on_not_run": rule} for c in MODEL_CHECKS})
+    brand = dataclasses.replace(BRAND, checks={c: {"on_not_run": rule} for c in FOLDER_CHECKS})
     results = list(by_check(clips["moving"], Models(), brand).values())
     v = judge(results, brand)
     assert v.outcome == outcome
     listed = v.notes if outcome == PASS else v.findings
-    assert {f.check for f in listed} == set(MODEL_CHECKS) and all("not run" in f.message for f in listed)
+    assert {f.check for f in listed} == set(FOLDER_CHECKS) and all("not run" in f.message for f in listed)
 
 
 def test_any_object_with_the_methods_plugs_in(clips) -> None:

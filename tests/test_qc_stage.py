@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from html.parser import HTMLParser
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,14 @@ from adapters import qc_report
 from adapters.qc_models import Models
 from adapters.registry import ResolvedModel
 from catalog.db import open_catalog, session_scope, upgrade
+from catalog.lineage import lineage
 from catalog.models import (Asset, AssetKind, AuditEvent, ClipStatus, GenerationJob, PromptItem, QcResult, QcValidation,
                             ReviewTask)
 from core.files import sha256_file
 from governance.brand import load_brand
 from governance.brief import load_brief
 from governance.qc import QC_CHECKS
+from governance.qc.registry import judge_line
 from wan_tasks import plan, quality
 from wan_tasks.quality import qc_table, validate_campaign
 
@@ -95,7 +98,7 @@ def test_clips_are_routed_by_the_brand_rules(campaign) -> None:
         assert tasks["dark"] is None and tasks["broken"] is None
         assert tasks["clean"].qc_outcome == "pass"
         assert {f["check"] for f in tasks["clean"].findings} == {  # notes: what could not run, passed by policy
-            "unsafe_content", "text_video_alignment", "aesthetic_score", "subject_consistency"}
+            "text_video_alignment", "aesthetic_score", "subject_consistency"}
         soft = [f for f in tasks["soft"].findings if f["outcome"] == "needs_review"]
         assert [f["check"] for f in soft] == ["blur"] and "allowed: at least 40" in soft[0]["message"]
         vote = [f for f in tasks["vote"].findings if f["outcome"] == "needs_review"]
@@ -109,6 +112,14 @@ def test_clips_are_routed_by_the_brand_rules(campaign) -> None:
         assert broken.payload["reasons"][0].startswith("decodable: clip not decodable")
         per_check = {r.check: r.outcome for r in s.scalars(select(QcResult).where(QcResult.asset_id == assets["soft"]))}
         assert per_check["blur"] == "needs_review" and per_check["text_video_alignment"] == "pass"
+        judges = {r.check: r.judge for r in s.scalars(select(QcResult).where(QcResult.asset_id == assets["clean"]))}
+        assert judges["unsafe_content"]["detector"] == "nudenet" and set(judges["unsafe_content"]["weights"]) == {
+            "320n.onnx"} and len(judges["unsafe_content"]["weights"]["320n.onnx"]) == 64
+        assert judges["watermark"]["detector"] == "rapidocr-onnxruntime"
+        assert judges["blur"]["detector"] == "wanflow rules" and judges["text_video_alignment"] is None  # not run
+        shown = [judge_line(r["judge"]) for r in lineage(s, f"asset:{assets['clean']}")["qc"]]
+        assert f"nudenet {version('nudenet')} (320n.onnx sha256 {judges['unsafe_content']['weights']['320n.onnx'][:12]}…)" \
+            in shown and "not recorded" in shown
     # idempotent: a second pass changes nothing
     assert {k: quality.check_clip(engine, a, brand, Models()) for k, a in assets.items()} == outcomes
     with session_scope(engine) as s:

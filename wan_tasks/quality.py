@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def rules_judge() -> dict[str, Any]:
+    """The judge of the checks that need no model: wanflow's own rules, at this version."""
+    try:
+        return {"detector": "wanflow rules", "version": version("wanflow")}
+    except PackageNotFoundError:
+        return {"detector": "wanflow rules", "version": "unknown (not installed as a package)"}
+
+
 def run_checks(
     path: Path,
     expected: Expected | None = None,
@@ -48,7 +57,8 @@ def run_checks(
 
     The clip is decoded once. If it does not decode, ``decodable`` fails and every check that needs the
     picture is returned not run with that reason; the text checks still run on the prompt.
-    ``timings``, if given, receives seconds per check (and ``decode``, ``masks``).
+    ``timings``, if given, receives seconds per check (and ``decode``, ``masks``). Every result names its
+    judge: the detector that produced it, or :func:`rules_judge`.
     """
     timings = timings if timings is not None else {}
     t0 = time.perf_counter()
@@ -63,7 +73,8 @@ def run_checks(
         t0 = time.perf_counter()
         ctx.prepare()
         timings["masks"] = time.perf_counter() - t0  # black frames and frozen pairs, shared by the picture checks
-    return run(ctx, only, timings)
+    rules = rules_judge()
+    return [r if r.judge or r.passed is None else replace(r, judge=rules) for r in run(ctx, only, timings)]
 
 
 def evaluate(path: Path, expected: Expected | None = None, brand: BrandProfile | None = None, *,
@@ -106,7 +117,8 @@ def check_clip(engine: Engine, asset_id: int, brand: BrandProfile | None = None,
         for r in results:
             if r.check not in done:
                 s.add(QcResult(asset_id=asset_id, check=r.check, passed=r.passed, value=r.value,
-                               threshold=r.threshold, details=r.details, outcome=verdict.outcomes[r.check]))
+                               threshold=r.threshold, details=r.details, outcome=verdict.outcomes[r.check],
+                               judge=r.judge))
         if verdict.outcome == BLOCK:
             asset.status = ClipStatus.qc_failed
             audit.append(s, "qc", "clip.auto_rejected", "asset", asset_id, payload)

@@ -9,7 +9,9 @@ registration order is the order the checks run and are listed in (:data:`QC_CHEC
 - :mod:`~governance.qc.technical` and :mod:`~governance.qc.picture`: the file and the picture;
 - :mod:`~governance.qc.text`: the brand's text policy on the prompt;
 - :mod:`~governance.qc.color`: the brand palette;
-- :mod:`~governance.qc.semantic`: the visual brand-safety hooks and the semantic checks (models);
+- :mod:`~governance.qc.semantic`: the visual brand-safety hooks (NudeNet out of the box) and the semantic
+  checks (models);
+- :mod:`~governance.qc.onscreen`: text in the picture (the OCR the install ships);
 - :mod:`~governance.qc.vbench`: the model-free VBench dimensions (dynamic degree, motion smoothness, imaging
   quality).
 
@@ -28,6 +30,7 @@ from governance.qc import picture  # noqa: F401
 from governance.qc import text  # noqa: F401
 from governance.qc import color  # noqa: F401
 from governance.qc import semantic  # noqa: F401
+from governance.qc import onscreen  # noqa: F401
 from governance.qc import vbench  # noqa: F401
 from governance.qc.clip import Clip, Expected
 from governance.qc.context import BrandRules, CheckContext, ModelSource, ModelUnavailable, run

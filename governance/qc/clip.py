@@ -3,7 +3,8 @@ frame measures several checks share (black frames, consecutive pairs, frozen pai
 
 Every frame is kept as luma scaled to at most ``MID_SIDE`` pixels on its short side (full range 0..255,
 so video black is 0), and as an RGB thumbnail at most ``THUMB_SIDE`` on its short side for the colour and
-model checks and the report. Decoding a file into a :class:`Clip` is the adapter's job
+model checks and the report; ``STILL_FRAMES`` frames spread evenly over the clip are also kept as RGB
+stills at most ``STILL_SIDE`` on their short side (full size for Wan's 480p) for the on-screen detectors. Decoding a file into a :class:`Clip` is the adapter's job
 (:mod:`adapters.clip_frames`); everything here is numpy on those arrays.
 """
 
@@ -18,6 +19,8 @@ import numpy as np
 MID_SIDE = 240  # luma for black/exposure/blur/flash: short side at most this
 SMALL_SIDE = 120  # luma for motion checks (frozen, cuts, structural similarity)
 THUMB_SIDE = 224  # RGB for palette, models and the report
+STILL_SIDE = 480  # RGB stills for the on-screen text and nudity detectors: short side at most this
+STILL_FRAMES = 8  # how many stills, spread evenly over the clip
 FLAT_STD = 2.0  # a frame whose luma varies less than this (0..255) has no structure to compare
 
 
@@ -46,6 +49,8 @@ class Clip:
     codec: str
     pix_fmt: str
     duration: float  # seconds, from the timestamps (last - first + one frame)
+    stills: np.ndarray | None = None  # (S, h, w, 3) uint8 RGB, short side <= STILL_SIDE
+    still_index: np.ndarray | None = None  # (S,) the frame index of each still
 
     @property
     def frames(self) -> int:
@@ -69,7 +74,7 @@ class Clip:
 
     def sample(self, n: int) -> np.ndarray:
         """Indices of up to ``n`` frames spread evenly over the clip."""
-        return np.unique(np.linspace(0, self.frames - 1, min(n, self.frames)).round().astype(int))
+        return spread(self.frames, n)
 
     def black_mask(self, pixel_luma: float, pixel_share: float) -> np.ndarray:
         """Frames where at least ``pixel_share`` of the pixels are at or below ``pixel_luma``."""
@@ -86,6 +91,11 @@ class Clip:
         """(frozen mask over consecutive pairs, mean luma change of each pair); black pairs are never frozen."""
         change = np.abs(np.diff(self.small, axis=0)).mean(axis=(1, 2))
         return (change < max_change) & self.pairs(black), change
+
+
+def spread(total: int, n: int) -> np.ndarray:
+    """Indices of up to ``n`` of ``total`` frames spread evenly, first and last included."""
+    return np.unique(np.linspace(0, total - 1, min(n, total)).round().astype(int))
 
 
 def rounded(x: float, nd: int = 4) -> float:

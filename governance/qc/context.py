@@ -21,10 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from governance.qc.clip import Clip, Expected
+from governance.qc.clip import Clip, Expected, spread
 from governance.qc.registry import CheckResult, CheckRule, not_run, registered
 
 SAMPLE_FRAMES = 8  # frames sampled evenly from the clip for the model checks
+OCR_STILLS = 4  # of the stills, how many (spread evenly) the on-screen text checks read: the QC budget (bench/qc.py)
 
 
 class ModelUnavailable(Exception):
@@ -33,10 +34,14 @@ class ModelUnavailable(Exception):
 
 class ModelSource(Protocol):
     """The models the semantic and visual-policy checks use, by kind: ``clip``, ``aesthetic``,
-    ``subject``, ``safety``."""
+    ``subject``, ``safety``, and the detectors the install ships, ``nudity`` and ``ocr``."""
 
     def get(self, kind: str) -> Any:
         """The model for ``kind``; raises :class:`ModelUnavailable` with the reason."""
+        ...
+
+    def configured(self, kind: str) -> bool:
+        """Whether a model is set for ``kind`` (one that is set but fails to load is still configured)."""
         ...
 
 
@@ -51,9 +56,22 @@ class BrandRules(Protocol):
 
     def rule(self, check: str) -> CheckRule: ...
 
+    @property
+    def protected_names(self) -> tuple[str, ...]:
+        """The brand's own names, whose misspellings on screen are findings."""
+        ...
+
     def prompt_findings(self, prompt: str, negative_prompt: str) -> list[Any]:
         """The text policy's findings (each with ``kind``, ``term``, ``field``, ``topic``, ``disguised``,
         ``outcome`` and ``message``) on a prompt and its negative prompt."""
+        ...
+
+    def text_findings(self, text: str) -> list[Any]:
+        """The text policy's findings on any text (read on screen), the same normalisation as the prompt's."""
+        ...
+
+    def normalize(self, text: str) -> str:
+        """The text policy's normalisation (NFKC, case, width, kana folding)."""
         ...
 
 
@@ -105,9 +123,36 @@ class CheckContext:
         return [round(float(self.clip.times[i]), 3) for i in self.sample_index]
 
     @cached_property
+    def stills(self) -> list[np.ndarray]:
+        """The RGB stills for the on-screen detectors (:data:`governance.qc.clip.STILL_FRAMES`, larger than thumbnails)."""
+        return [] if self.clip.stills is None else list(self.clip.stills)
+
+    @cached_property
+    def still_times(self) -> list[float]:
+        return [] if self.clip.still_index is None else [round(float(self.clip.times[i]), 3)
+                                                          for i in self.clip.still_index]
+
+    @cached_property
+    def ocr_stills(self) -> np.ndarray:
+        """Which stills the on-screen text checks read (:data:`OCR_STILLS` of them, first and last included)."""
+        return spread(len(self.stills), OCR_STILLS) if self.stills else np.zeros(0, int)
+
+    @cached_property
     def clip_features(self) -> np.ndarray:
         """CLIP image features of the sampled frames (raises ModelUnavailable, or the model's error)."""
         return self.models.get("clip").image_features(self.sample_images)
+
+    @cached_property
+    def nudity(self) -> tuple[list[list[dict[str, Any]]], dict[str, Any] | None]:
+        """The nudity detector's detections on the stills, and its judge (raises ModelUnavailable, or the model's error)."""
+        model = self.models.get("nudity")
+        return model.detect(self.stills), getattr(model, "judge", None)
+
+    @cached_property
+    def text_regions(self) -> tuple[list[list[dict[str, Any]]], dict[str, Any] | None]:
+        """The text regions read on the stills, and the reader's judge (raises ModelUnavailable, or the model's error)."""
+        model = self.models.get("ocr")
+        return model.read([self.stills[i] for i in self.ocr_stills]), getattr(model, "judge", None)
 
     @cached_property
     def prompt_findings(self) -> list[Any]:

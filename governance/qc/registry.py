@@ -85,7 +85,10 @@ class CheckResult:
     """One check's outcome; ``passed`` is None when the check was not run (``details["reason"]``).
 
     ``details["message"]`` says in a sentence what was found; ``details["ranges"]``, where present,
-    lists the time ranges (seconds) concerned.
+    lists the time ranges (seconds) concerned; ``details["boxes"]``, where present, lists the regions found
+    on the picture (``time`` in seconds, ``box`` as ``[x, y, w, h]`` fractions of the frame, ``label``).
+    ``judge`` says which detector produced the result (package, version, sha256 of its weight files);
+    None for the rules that need no model (the QC stage records which wanflow ran them).
     """
 
     check: str
@@ -93,12 +96,22 @@ class CheckResult:
     value: float | None
     threshold: float | None
     details: dict[str, Any] = field(default_factory=dict)
+    judge: dict[str, Any] | None = None
 
     @property
     def message(self) -> str:
         if self.passed is None:
             return f"not run: {self.details.get('reason', 'no reason recorded')}"
         return str(self.details.get("message", "passed" if self.passed else "failed"))
+
+
+def judge_line(judge: dict[str, Any] | None) -> str:
+    """A result's judge in words: 'nudenet 3.4.2 (320n.onnx sha256 1a2b3c4d5e6f…)'; 'not recorded' when
+    there is none (a check that did not run, or a row from before judges were recorded)."""
+    if not judge:
+        return "not recorded"
+    weights = ", ".join(f"{name} sha256 {sha[:12]}…" for name, sha in (judge.get("weights") or {}).items())
+    return f"{judge.get('detector')} {judge.get('version')}" + (f" ({weights})" if weights else "")
 
 
 def not_run(check: str, reason: str) -> CheckResult:

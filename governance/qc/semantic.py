@@ -1,6 +1,12 @@
 """Checks that need models, on frames sampled evenly from the clip: the visual brand-safety hooks
-(unsafe content, forbidden elements) and the semantic checks (text-video alignment, aesthetic score,
-subject consistency).
+(unsafe and suggestive content, forbidden elements) and the semantic checks (text-video alignment,
+aesthetic score, subject consistency).
+
+Unsafe content runs out of the box: NudeNet (``nudity``, shipped with the install) on the stills, its
+classes mapped to outcomes by the brand (``exposed_labels`` fail ``unsafe_content``, which blocks, above
+``max_probability``; ``covered_labels`` fail ``suggestive_content``, which needs review, above
+``max_covered_score``). A configured
+image classifier (``safety``) replaces NudeNet in ``unsafe_content``; ``suggestive_content`` stays NudeNet's.
 
 The models come from the context's :class:`~governance.qc.context.ModelSource` by kind; each kind offers
 the methods of its protocol below (loaded from local folders by :mod:`adapters.qc_models`, or anything
@@ -39,6 +45,15 @@ class SubjectModel(Protocol):
     def features(self, images: list[np.ndarray]) -> np.ndarray: ...
 
 
+class NudityDetector(Protocol):
+    """``nudity``: per image, detections ``{"label", "score", "box"}`` (box ``[x, y, w, h]`` in fractions of the
+    image), and ``judge`` (which detector: package, version, weight sha256)."""
+
+    judge: dict
+
+    def detect(self, images: list[np.ndarray]) -> list[list[dict]]: ...
+
+
 class SafetyModel(Protocol):
     """``safety``: an image classifier, its ``labels`` and one probability per label and image."""
 
@@ -53,12 +68,46 @@ def _failure(check: str, exc: Exception) -> CheckResult:
     return not_run(check, f"model failed on this clip: {type(exc).__name__}: {exc}")
 
 
-@register(CheckSpec("unsafe_content", "brand", "unsafe content (image classifier)", {
-    "max_probability": Param(0.5, 0, 1),
+EXPOSED = ["FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED",
+           "ANUS_EXPOSED"]
+COVERED = ["FEMALE_GENITALIA_COVERED", "FEMALE_BREAST_COVERED", "BUTTOCKS_COVERED", "ANUS_COVERED"]
+
+
+def nudity_result(check: str, per_image: list[list[dict]], times: list[float], labels: list[str],
+                  max_score: float, judge: dict | None) -> CheckResult:
+    """A nudity check's result from detections: the detections of ``labels`` scoring above ``max_score``
+    are its findings (frame time and box each); the value is the highest score of those labels."""
+    wanted = {x.upper() for x in labels}
+    hits = [{"time": t, "label": d["label"], "score": d["score"], "box": d["box"]}
+            for t, found in zip(times, per_image) for d in found if d["label"].upper() in wanted]
+    value = max((h["score"] for h in hits), default=0.0)
+    over = [h for h in hits if h["score"] > max_score]
+    msg = ("; ".join(f"{h['label']} ({h['score']:.2f}) at {h['time']:.2f} s" for h in over) if over
+           else f"nothing found in {len(times)} frames (highest {value:.2f})")
+    return CheckResult(check, not over, round(value, 4), max_score,
+                       {"message": msg, "boxes": over, "frames": len(times), "times": times}, judge)
+
+
+def _nudenet(ctx: CheckContext, check: str, labels: list[str], max_score: float) -> CheckResult:
+    if ctx.clip.stills is None:
+        return not_run(check, "no frames decoded for the detectors")
+    try:
+        per_image, judge = ctx.nudity
+    except Exception as exc:  # noqa: BLE001
+        return _failure(check, exc)
+    return nudity_result(check, per_image, ctx.still_times, labels, max_score, judge)
+
+
+@register(CheckSpec("unsafe_content", "brand", "unsafe content (NudeNet's exposed classes, or a configured classifier)", {
+    "max_probability": Param(0.5, 0, 1, "NudeNet: an exposed-class detection scoring above this fails; "
+                                        "classifier: an unsafe probability above this fails"),
+    "exposed_labels": Param(EXPOSED),
     "unsafe_labels": Param(["nsfw", "porn", "hentai", "sexy", "unsafe", "violence", "gore"])},
-    "max_probability", "max", BLOCK, REVIEW, "probability"))
+    "max_probability", "max", BLOCK, REVIEW, "score"))
 def unsafe_content(ctx: CheckContext) -> CheckResult:
     p = ctx.params["unsafe_content"]
+    if not ctx.models.configured("safety"):
+        return _nudenet(ctx, "unsafe_content", p["exposed_labels"], p["max_probability"])
     try:
         model: SafetyModel = ctx.models.get("safety")
         wanted = {u.casefold() for u in p["unsafe_labels"]}
@@ -74,7 +123,15 @@ def unsafe_content(ctx: CheckContext) -> CheckResult:
     return CheckResult("unsafe_content", value <= p["max_probability"], round(value, 4), p["max_probability"], {
         "message": f"unsafe probability {value:.2f} at {ctx.sample_times[worst]:.2f} s "
                    f"(labels {', '.join(model.labels[c] for c in cols)})",
-        "per_frame": [round(float(x), 4) for x in prob], "times": ctx.sample_times})
+        "per_frame": [round(float(x), 4) for x in prob], "times": ctx.sample_times}, getattr(model, "judge", None))
+
+
+@register(CheckSpec("suggestive_content", "brand", "suggestive content (NudeNet's covered classes)", {
+    "max_covered_score": Param(0.5, 0, 1, "a covered-class detection scoring above this fails"),
+    "covered_labels": Param(COVERED)}, "max_covered_score", "max", REVIEW, REVIEW, "score"))
+def suggestive_content(ctx: CheckContext) -> CheckResult:
+    p = ctx.params["suggestive_content"]
+    return _nudenet(ctx, "suggestive_content", p["covered_labels"], p["max_covered_score"])
 
 
 @register(CheckSpec("forbidden_elements", "brand", "forbidden elements (zero-shot CLIP)", {
