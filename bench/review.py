@@ -17,7 +17,7 @@ one of the first five open clips on it (so reviewers collide on purpose), open i
 reason, expected_stage=review), think again. Reports p50/p95 of the queue page, clip page and decision per
 C, errors (anything but 200 and the expected 409 of a lost race), and checks in the catalog that every
 clip decided in the run has exactly one decision and exactly one reviewer got a 200 for it. Writes
-bench/results/review-concurrent-<backend>-<workers>w.json.
+bench/results/review-concurrent-<backend>-<workers>w-think<think>s.json.
 """
 
 from __future__ import annotations
@@ -338,7 +338,8 @@ def main() -> None:
            "results": results,
            "python": platform.python_version(), "fastapi": fastapi.__version__, "sqlalchemy": sqlalchemy.__version__,
            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "at": datetime.now(timezone.utc).isoformat()}
-    name = f"review-concurrent-{backend}-{args.workers}w" if clients else f"review-{backend}-{args.tasks}"
+    name = (f"review-concurrent-{backend}-{args.workers}w-think{args.think:g}s" if clients
+            else f"review-{backend}-{args.tasks}")
     out = ROOT / "bench" / "results" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(row, indent=2) + "\n")

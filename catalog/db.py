@@ -36,6 +36,10 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Read through a memory map: after another connection commits (a decision), this connection's
+            # page cache is stale and re-reading is page-by-page read() calls otherwise. Measured: the queue
+            # page of 10,000 tasks between commits, 19-20 → 15-16 ms of CPU (docs/performance.md).
+            cur.execute("PRAGMA mmap_size=268435456")
             cur.close()
 
         return engine
