@@ -13,7 +13,8 @@ A PostgreSQL database named in --catalog-url is dropped and created afresh.
 With --clients, concurrent reviewers instead: for each client count C, C reviewers (each its own account
 and session cookie, one httpx async client each) loop for --duration seconds: open the queue page, pick
 one of the first five open clips on it (so reviewers collide on purpose), open its clip page, think
-(--think seconds, uniform between 0 and twice that; 0 = back to back), decide it (approve / reject with a
+(--think seconds, uniform between 0 and twice that; 0 = back to back; with think time each reviewer also
+starts after one such pause), decide it (approve / reject with a
 reason, expected_stage=review), think again. Reports p50/p95 of the queue page, clip page and decision per
 C, errors (anything but 200 and the expected 409 of a lost race), and checks in the catalog that every
 clip decided in the run has exactly one decision and exactly one reviewer got a 200 for it. Writes
@@ -197,6 +198,8 @@ async def _reviewer(c, token: str, stop: float, think: float, rng: random.Random
             out["errors"].append(f"{kind}: {r.status_code} {r.text[:200]}")
         return r
 
+    if think:  # reviewers arrive over the first think period, not all in the same millisecond
+        await asyncio.sleep(rng.uniform(0, 2 * think))
     while time.perf_counter() < stop:
         r = await timed("queue", "GET", "/")
         open_ids = OPEN_ROW.findall(r.text) if r is not None and r.status_code == 200 else []
