@@ -27,7 +27,8 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW} if path and path != ":memory:" else {}
+        on_disk = "///" in url and path not in ("", ":memory:")  # in-memory databases keep SQLAlchemy's own pool
+        pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW} if on_disk else {}
         engine = create_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
