@@ -119,11 +119,18 @@ def prefect_flows() -> ModuleType:
     return flows
 
 
-def serve_dashboard(cfg: Settings, host: str, port: int) -> None:
+def serve_dashboard(cfg: Settings, host: str, port: int, workers: int = 1) -> None:
     """Serve the review dashboard for ``cfg`` (FastAPI, run by uvicorn) until interrupted: the CLI's one deferred
-    import of the web stack (over a second), made only by `review serve`."""
+    import of the web stack (over a second), made only by `review serve`.
+
+    ``workers`` > 1: that many uvicorn worker processes share the port; each builds its app from the same
+    environment (``WANFLOW_*``, .env) that ``cfg`` was read from."""
     import uvicorn
 
+    if workers > 1:
+        uvicorn.run("dashboard.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning")
+        return
     from dashboard import create_app
 
     uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")

@@ -53,14 +53,18 @@ def review_decide(
 def review_serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="Worker processes sharing the port "
+                                                   "(default WANFLOW_DASHBOARD_WORKERS, 1); about one per core.")] = None,
 ) -> None:
     """Start the review dashboard (pages and JSON API). Holds no GPU: publishing is the publish flow's job."""
     with session_scope(catalog()) as s:
         users = s.scalar(select(func.count()).select_from(User))
     if not users:
         err.print("no accounts yet: create one with `wanflow users add NAME --role approver`", markup=False)
-    console.print(f"review dashboard: http://{host}:{port}/  (API: /api, OpenAPI: /api/openapi.json)")
-    serve_dashboard(settings(), host, port)
+    workers = workers or settings().dashboard_workers
+    console.print(f"review dashboard: http://{host}:{port}/  (API: /api, OpenAPI: /api/openapi.json)"
+                  + (f", {workers} worker processes" if workers > 1 else ""))
+    serve_dashboard(settings(), host, port, workers)
 
 
 @app.command("policy")

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     wan_tiny_seed: int = Field(default=0, description="Seed of the stand-in model's random weights.")
     review_session_hours: float = Field(default=12.0, description="Dashboard sign-in lifetime.")
     secure_cookies: bool = Field(default=False, description="Mark dashboard cookies Secure (serve over HTTPS).")
+    dashboard_workers: int = Field(default=1, ge=1, le=64, description="Dashboard processes (`review serve --workers`).")
     sign_in_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins of one name that pause its "
                                                                    "sign-in for the rest of the window.")
     sign_in_window_minutes: float = Field(default=15.0, gt=0, description="Window for sign_in_max_failures.")

@@ -39,6 +39,7 @@ def _when(t: datetime | None) -> str:
 
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
+    t.env.auto_reload = False  # the templates ship with the package: no stat() of each template on every render
     t.env.filters["when"] = _when
     return t
 
@@ -103,4 +104,9 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-__all__ = ["create_app", "HTTPException"]
+def app_from_environment() -> FastAPI:
+    """The app for the settings in the environment: what each process of `review serve --workers N` builds."""
+    return create_app(Settings())
+
+
+__all__ = ["create_app", "app_from_environment", "HTTPException"]

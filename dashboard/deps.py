@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from catalog.db import session_scope
 from catalog.models import Role
@@ -58,11 +59,18 @@ def _same(a: str, b: str) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
-async def current_user(request: Request, catalog: Catalog) -> CurrentUser:
-    """The signed-in user; on a state-changing request also checks the session's CSRF token."""
+def _signed_in(catalog: Engine, token: str | None) -> CurrentUser | None:
     with session_scope(catalog) as s:
-        found = find_session(s, request.cookies.get(SESSION_COOKIE))
-        user = None if found is None else CurrentUser(found[0].id, found[0].name, found[0].role, found[1].csrf_token)
+        found = find_session(s, token)
+        return None if found is None else CurrentUser(found[0].id, found[0].name, found[0].role, found[1].csrf_token)
+
+
+async def current_user(request: Request, catalog: Catalog) -> CurrentUser:
+    """The signed-in user; on a state-changing request also checks the session's CSRF token.
+
+    The session look-up is a blocking query: it runs in the thread pool, like the sync routes, not on the
+    event loop (where it would stall every other request while it waits for the database)."""
+    user = await run_in_threadpool(_signed_in, catalog, request.cookies.get(SESSION_COOKIE))
     if user is None:
         raise SignInRequired()
     if request.method not in SAFE_METHODS and not _same(await _submitted_csrf(request), user.csrf_token):

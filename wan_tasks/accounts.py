@@ -156,14 +156,15 @@ def start_session(session: Session, user: User, hours: float) -> tuple[str, str]
 def find_session(session: Session, token: str | None) -> tuple[User, WebSession] | None:
     if not token or len(token) > 128:
         return None
-    row = session.get(WebSession, _digest(token))
-    if row is None:
+    found = session.execute(select(WebSession, User).join(User, User.id == WebSession.user_id)
+                            .where(WebSession.token_sha256 == _digest(token))).first()  # one query per request
+    if found is None:
         return None
+    row, user = found
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utcnow().tzinfo)
     if expires < utcnow():
         return None
-    user = session.get(User, row.user_id)
-    return (user, row) if user is not None and user.active else None
+    return (user, row) if user.active else None
 
 
 def end_session(session: Session, token: str | None) -> None:

@@ -101,32 +101,52 @@ def _base(*cols):
             .join(Campaign, Campaign.id == GenerationJob.campaign_id))
 
 
+def _in_status(f: QueueFilters, clip_status: ClipStatus, stage: str, task_status: ReviewStatus) -> bool:
+    """Whether a (clip status, stage, task status) group passes the status filter: `_filtered`'s test in Python."""
+    if f.status == "open":
+        return task_status == ReviewStatus.pending
+    if f.status in STATUSES:
+        cs, st = STATUSES[f.status]
+        return clip_status == cs and (st is None or stage == st)
+    return True
+
+
 def queue(session: Session, f: QueueFilters) -> QueuePage:
-    """One page of the queue, soonest due first (no due date last), then oldest first."""
+    """One page of the queue, soonest due first (no due date last), then oldest first.
+
+    The counts per (clip status, stage, task status) for the filters other than status give both the tabs'
+    counts and the total of the selected status (one scan, not two); the page sorts task ids only and joins
+    the shown columns for its own rows; then the campaign and brand lists."""
     now = utcnow()
-    total = session.scalar(_filtered(_base(func.count()), f, with_status=True)) or 0
-    pages = max(1, -(-total // f.per_page))
-    page = min(max(1, f.page), pages)
-    q = _filtered(_base(ReviewTask.id, Asset.id, Campaign.name, Campaign.brand, PromptItem.item_key,
-                        GenerationJob.variant_index, PromptItem.prompt, _status_expr(), ReviewTask.qc_outcome,
-                        ReviewTask.assignee, ReviewTask.due_at, ReviewTask.status, ReviewTask.created_at)
-                  .join(PromptItem, PromptItem.id == GenerationJob.item_id), f, with_status=True)
-    q = q.order_by(ReviewTask.due_at.is_(None), ReviewTask.due_at, ReviewTask.id)
-    rows = []
-    for tid, aid, camp, brand, key, var, prompt, status, qc, who, due, tstatus, created in session.execute(
-            q.limit(f.per_page).offset((page - 1) * f.per_page)):
-        due = _aware(due)
-        rows.append(QueueRow(tid, aid, camp, brand, key, var, prompt[:140], status, qc, who, due,
-                             bool(due and tstatus == ReviewStatus.pending and due < now), _aware(created)))
     counts = dict.fromkeys(STATUSES, 0)
     names = {(cs, st): name for name, (cs, st) in STATUSES.items()}
-    for clip_status, stage, n in session.execute(
-            _filtered(_base(Asset.status, ReviewTask.stage, func.count()), f, with_status=False)
-            .group_by(Asset.status, ReviewTask.stage)):
+    total = 0
+    for clip_status, stage, task_status, n in session.execute(
+            _filtered(_base(Asset.status, ReviewTask.stage, ReviewTask.status, func.count()), f, with_status=False)
+            .group_by(Asset.status, ReviewTask.stage, ReviewTask.status)):
         name = names.get((clip_status, stage)) or names.get((clip_status, None))
         if name:
             counts[name] += n
+        if _in_status(f, clip_status, stage, task_status):
+            total += n
     counts["open"] = counts["to_review"] + counts["to_approve"]
+    pages = max(1, -(-total // f.per_page))
+    page = min(max(1, f.page), pages)
+    order = (ReviewTask.due_at.is_(None), ReviewTask.due_at, ReviewTask.id)
+    # The page's task ids first (narrow rows to sort), then the wide columns of those rows only.
+    ids = (_filtered(_base(ReviewTask.id), f, with_status=True).order_by(*order)
+           .limit(f.per_page).offset((page - 1) * f.per_page).subquery())
+    q = (select(ReviewTask.id, Asset.id, Campaign.name, Campaign.brand, PromptItem.item_key,
+                GenerationJob.variant_index, PromptItem.prompt, _status_expr(), ReviewTask.qc_outcome,
+                ReviewTask.assignee, ReviewTask.due_at, ReviewTask.status, ReviewTask.created_at)
+         .select_from(ids).join(ReviewTask, ReviewTask.id == ids.c.id).join(Asset, Asset.id == ReviewTask.asset_id)
+         .join(GenerationJob, GenerationJob.id == Asset.job_id).join(Campaign, Campaign.id == GenerationJob.campaign_id)
+         .join(PromptItem, PromptItem.id == GenerationJob.item_id).order_by(*order))
+    rows = []
+    for tid, aid, camp, brand, key, var, prompt, status, qc, who, due, tstatus, created in session.execute(q):
+        due = _aware(due)
+        rows.append(QueueRow(tid, aid, camp, brand, key, var, prompt[:140], status, qc, who, due,
+                             bool(due and tstatus == ReviewStatus.pending and due < now), _aware(created)))
     campaigns = list(session.scalars(select(Campaign.name).order_by(Campaign.name)))
     brands = list(session.scalars(select(Campaign.brand).distinct().order_by(Campaign.brand)))
     return QueuePage(rows, total, page, pages, counts, campaigns, brands)
