@@ -41,7 +41,8 @@ def request(job: GenerationJob, item: PromptItem) -> GenerationParams:
     return GenerationParams(
         prompt=item.prompt, negative_prompt=p.get("negative_prompt", item.negative_prompt), width=p["width"],
         height=p["height"], num_frames=p["num_frames"], steps=p["steps"], guidance=p["guidance"], seed=job.seed,
-        image=p["image"]["path"] if p.get("image") else None, flow_shift=p.get("flow_shift"))
+        image=p["image"]["path"] if p.get("image") else None, flow_shift=p.get("flow_shift"),
+        guidance_2=p.get("guidance_2"))
 
 
 def lora_of(job: GenerationJob) -> Lora | None:
@@ -61,7 +62,7 @@ def verify_inputs(job: GenerationJob) -> None:
 def batch_key(job: GenerationJob) -> tuple:
     p = job.params
     return (job.model_version_id, p["width"], p["height"], p["num_frames"], p["steps"], p["guidance"],
-            p.get("flow_shift"), (p.get("image") or {}).get("sha256"),
+            p.get("flow_shift"), p.get("guidance_2"), (p.get("image") or {}).get("sha256"),
             (p.get("lora") or {}).get("sha256"), (p.get("lora") or {}).get("scale"))
 
 
@@ -225,6 +226,8 @@ def _store(engine: Engine, job_id: int, index: int, batch_ids: list[int], made: 
         job.batch = {"job_ids": batch_ids, "index": index, "size": n, "policy_start": made["start"],
                      "policy_attempts": made["attempts"],
                      "software": {p: version(p) for p in ("torch", "diffusers", "transformers")}}
+        if "experts" in result.details:  # Wan 2.2 A14B: the boundary used and how many steps each expert ran
+            job.batch["experts"] = result.details["experts"]
         asset = s.scalar(select(Asset).where(Asset.job_id == job_id, Asset.kind == AssetKind.raw_clip))
         if asset is None:
             asset = Asset(kind=AssetKind.raw_clip, job_id=job_id)

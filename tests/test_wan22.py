@@ -1,0 +1,263 @@
+"""The Wan 2.2 family (TI2V-5B, T2V-A14B, I2V-A14B) on the same path as 2.1: presets read against the published
+numbers, fps advice at intake, the full-size architectures on ``meta``, and the tiny Wan 2.2-shaped stand-ins
+(`wan-tiny-ti2v`, `wan-tiny-moe`, `wan-tiny-moe-i2v`: real diffusers classes, seeded random weights) through the
+engine — each expert exactly on its side of the boundary — and through the campaign flow on SQLite and
+PostgreSQL, with the registry's variant facts and the lineage of both experts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from governance.brief import load_brief
+from governance.fit import check_fit
+from governance.variants import DEFAULT_NEGATIVE_PROMPT, PRESETS, preset_for, variants_table
+
+# Copied by hand from Wan-Video/Wan2.2 (commit 42bf4cf): wan/configs/__init__.py SUPPORTED_SIZES;
+# wan_t2v_A14B.py / wan_i2v_A14B.py / wan_ti2v_5B.py (sample_steps, sample_shift, boundary,
+# sample_guide_scale = (low noise, high noise), frame_num, sample_fps); README (peak memory, comp_effic.png);
+# diffusers scripts/convert_wan_to_diffusers.py (repo names, boundary_ratio in the published pipelines).
+PUBLISHED_22 = {
+    # name: (repo, task, sizes, frames, fps, steps, high-noise guidance, low-noise guidance, boundary, shift, GB)
+    "wan2.2-ti2v-5b": ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "ti2v", {(1280, 704), (704, 1280)}, 121, 24, 50,
+                       5.0, None, None, 5.0, 22.9),
+    "wan2.2-t2v-a14b": ("Wan-AI/Wan2.2-T2V-A14B-Diffusers", "t2v",
+                        {(1280, 720), (720, 1280), (832, 480), (480, 832)}, 81, 16, 40, 4.0, 3.0, 0.875, 12.0, 41.3),
+    "wan2.2-i2v-a14b": ("Wan-AI/Wan2.2-I2V-A14B-Diffusers", "i2v",
+                        {(1280, 720), (720, 1280), (832, 480), (480, 832)}, 81, 16, 40, 3.5, 3.5, 0.9, 5.0, 41.0),
+}
+STAND_INS_22 = ("wan-tiny-ti2v", "wan-tiny-moe", "wan-tiny-moe-i2v")
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_22))
+def test_wan22_presets_match_the_published_defaults(name):
+    repo, task, sizes, frames, fps, steps, g_high, g_low, boundary, shift, gb = PUBLISHED_22[name]
+    p = preset_for(name)
+    assert (p.repo_id, p.task, set(p.sizes), p.num_frames, p.fps, p.steps) == (repo, task, sizes, frames, fps, steps)
+    assert (p.guidance, p.guidance_2, p.boundary_ratio) == (g_high, g_low, boundary)
+    assert {p.flow_shift(w, h) for w, h in sizes} == {shift}  # one shift per model, as generate.py uses it
+    assert p.published_min_memory_gb == gb and p.licence == "Apache-2.0" and not p.stand_in
+    assert p.moe == (boundary is not None) and (p.transformer_2 is not None) == p.moe
+    if p.moe:
+        assert p.default_params["guidance_2"] == g_low and p.default_params["boundary_ratio"] == boundary
+    assert DEFAULT_NEGATIVE_PROMPT  # Wan 2.2's shared_config.sample_neg_prompt is 2.1's, verbatim
+
+
+def test_wan22_rows_in_the_presets_table_and_the_labelled_stand_ins():
+    rows = {r["variant"]: r for r in variants_table()}
+    assert set(PUBLISHED_22) <= set(rows) and not set(STAND_INS_22) & set(rows)
+    assert rows["wan2.2-t2v-a14b"]["guidance"] == "4.0 (high noise) / 3.0 (low noise), boundary 0.875"
+    assert rows["wan2.2-t2v-a14b"]["flow shift"] == "12.0 (every size)"
+    assert rows["wan2.2-ti2v-5b"]["fps"] == 24
+    for name in STAND_INS_22:
+        assert PRESETS[name].stand_in and "stand-in" in PRESETS[name].label and PRESETS[name].repo_id is None
+
+
+def test_ti2v_5b_sizes_are_its_own_720p():
+    p = preset_for("wan2.2-ti2v-5b")
+    assert p.check_size(1280, 704).ok and p.check_size(704, 1280).ok
+    refused = p.check_size(1280, 720)  # 720 is not a multiple of the 5B's 32-pixel token
+    assert not refused.ok and "1280x704, 704x1280" in refused.error
+
+
+def _brief(tmp_path: Path, fps: int, width: int = 832, height: int = 480, image: str | None = None):
+    (tmp_path / "brands").mkdir(exist_ok=True)
+    (tmp_path / "brands" / "acme.yaml").write_text("name: acme\ndisplay_name: ACME\n", "utf-8")
+    path = tmp_path / "brief.yaml"
+    img = f"\n    image: {image}" if image else ""
+    path.write_text(f"campaign: fps\nbrand: acme\nmodel: wan-t2v@champion\ndefaults: {{fps: {fps}, width: {width}, "
+                    f"height: {height}}}\nitems:\n  - id: a\n    prompt: A red sneaker{img}\n", "utf-8")
+    return load_brief(path, tmp_path / "brands")
+
+
+def test_a_brief_at_another_fps_than_the_model_renders_is_told_so(tmp_path, still_image):
+    on_a14b = check_fit(_brief(tmp_path, fps=24), "wan2.2-t2v-a14b")
+    assert len(on_a14b) == 1 and ":fps:" in on_a14b[0] and "wan2.2-t2v-a14b renders at 16 fps" in on_a14b[0]
+    assert "1.50x (faster)" in on_a14b[0]
+    on_5b = check_fit(_brief(tmp_path, fps=16, width=1280, height=704), "wan2.2-ti2v-5b")
+    assert len(on_5b) == 1 and "renders at 24 fps" in on_5b[0] and "(slower)" in on_5b[0]
+    assert check_fit(_brief(tmp_path, fps=24, width=1280, height=704), "wan2.2-ti2v-5b") == []
+    assert check_fit(_brief(tmp_path, fps=16), "wan2.2-t2v-a14b") == []
+    assert check_fit(_brief(tmp_path, fps=24), "wan2.1-t2v-1.3b") != []  # 2.1 renders at 16 fps too
+    # TI2V-5B takes an item with or without an image; the A14B T2V expert pair takes none
+    assert check_fit(_brief(tmp_path, fps=24, width=1280, height=704, image=str(still_image)), "wan2.2-ti2v-5b") == []
+    from governance.brief import BriefInvalid
+
+    with pytest.raises(BriefInvalid, match="text-to-video"):
+        check_fit(_brief(tmp_path, fps=16, image=str(still_image)), "wan2.2-t2v-a14b")
+
+
+def test_random_weights_have_the_wan22_architectures_on_meta():
+    from adapters.random_weights import random_components
+
+    five = random_components("wan2.2-ti2v-5b", device="meta", text_encoder=False)
+    assert "transformer_2" not in five and 4.9e9 < sum(p.numel() for p in five["transformer"].parameters()) < 5.1e9
+    vae = five["vae"].config
+    assert (vae.z_dim, vae.patch_size, vae.scale_factor_spatial, vae.in_channels) == (48, 2, 16, 12)
+    assert five["transformer"].config.in_channels == 48
+    for name, in_channels in (("wan2.2-t2v-a14b", 16), ("wan2.2-i2v-a14b", 36)):
+        parts = random_components(name, device="meta", text_encoder=False)
+        for expert in ("transformer", "transformer_2"):
+            assert 14.2e9 < sum(p.numel() for p in parts[expert].parameters()) < 14.4e9
+            assert parts[expert].config.in_channels == in_channels and parts[expert].config.image_dim is None
+        assert parts["vae"].config.z_dim == 16 and "image_encoder" not in parts  # the 2.1 VAE, no CLIP branch
+
+
+# --- the stand-ins --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def wan22_models(tmp_path_factory) -> dict[str, Path]:
+    from adapters.standins import BUILDERS
+
+    root = tmp_path_factory.mktemp("models")
+    return {name: BUILDERS[name](root / name) for name in STAND_INS_22}
+
+
+def test_stand_ins_have_the_wan22_layouts(wan22_models):
+    index = {n: json.loads((f / "model_index.json").read_text()) for n, f in wan22_models.items()}
+    assert index["wan-tiny-ti2v"]["expand_timesteps"] is True and index["wan-tiny-ti2v"]["transformer_2"] == [None, None]
+    assert json.loads((wan22_models["wan-tiny-ti2v"] / "vae" / "config.json").read_text())["z_dim"] == 48
+    assert (index["wan-tiny-moe"]["boundary_ratio"], index["wan-tiny-moe-i2v"]["boundary_ratio"]) == (0.875, 0.9)
+    assert index["wan-tiny-moe-i2v"]["_class_name"] == "WanImageToVideoPipeline"
+    for name, folder in wan22_models.items():
+        assert "stand-in" in (folder / "WANFLOW_STANDIN.txt").read_text() and "not Wan2.2" in (
+            folder / "WANFLOW_STANDIN.txt").read_text()
+    high = (wan22_models["wan-tiny-moe"] / "transformer" / "diffusion_pytorch_model.safetensors").read_bytes()
+    low = (wan22_models["wan-tiny-moe"] / "transformer_2" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert high != low  # two experts, not one copied
+
+
+def _params(image: str | None = None, steps: int = 6, guidance_2: float | None = 3.0, seed: int = 1):
+    from adapters.engine import GenerationParams
+
+    return GenerationParams("A red sneaker on a white pedestal", "", 64, 32, 5, steps, 4.0, seed, image=image,
+                            flow_shift=12.0, guidance_2=guidance_2)
+
+
+@pytest.mark.parametrize("name", ["wan-tiny-moe", "wan-tiny-moe-i2v"])
+def test_each_expert_runs_exactly_the_steps_on_its_side_of_the_boundary(wan22_models, still_image, name):
+    """Forward hooks count each expert's calls and the timesteps it saw, against the scheduler's timesteps."""
+    from adapters.engine import run_batch
+    from adapters.pipelines import load_pipeline
+
+    pipe = load_pipeline(wan22_models[name], "cpu")
+    seen: dict[str, list[float]] = {"transformer": [], "transformer_2": []}
+    hooks = [getattr(pipe, expert).register_forward_pre_hook(
+        lambda _m, _a, kw, expert=expert: seen[expert].append(float(kw["timestep"].flatten()[0])), with_kwargs=True)
+        for expert in seen]
+    try:
+        image = str(still_image) if name.endswith("i2v") else None
+        result = run_batch(pipe, [_params(image)])
+    finally:
+        for h in hooks:
+            h.remove()
+    boundary = pipe.config.boundary_ratio * pipe.scheduler.config.num_train_timesteps
+    timesteps = [float(t) for t in pipe.scheduler.timesteps]
+    high = [t for t in timesteps if t >= boundary]
+    low = [t for t in timesteps if t < boundary]
+    assert len(timesteps) == 6 and high and low  # the shift puts steps on both sides: the test can fail
+    # guidance > 1: each step calls its expert twice (conditional and unconditional), at that step's timestep
+    assert seen["transformer"] == [t for t in high for _ in (0, 1)]
+    assert seen["transformer_2"] == [t for t in low for _ in (0, 1)]
+    assert result.details["experts"]["steps"] == {"transformer": len(high), "transformer_2": len(low)}
+    assert result.details["experts"]["boundary_ratio"] == pipe.config.boundary_ratio
+
+
+def test_the_low_noise_guidance_reaches_the_low_noise_expert(wan22_models):
+    import numpy as np
+
+    from adapters.engine import run_batch
+    from adapters.pipelines import load_pipeline
+
+    pipe = load_pipeline(wan22_models["wan-tiny-moe"], "cpu")
+    same = run_batch(pipe, [_params(guidance_2=None)])
+    explicit = run_batch(pipe, [_params(guidance_2=4.0)])
+    other = run_batch(pipe, [_params(guidance_2=1.5)])
+    assert same.details["experts"]["guidance_2"] == 4.0  # unset: the high-noise guidance, as diffusers does
+    np.testing.assert_allclose(same.video, explicit.video, atol=1e-6)
+    assert np.abs(other.video - same.video).max() > 1e-4
+
+
+def test_ti2v_makes_text_and_image_to_video_with_one_model(wan22_models, still_image, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from adapters.engine import run_batch
+    from adapters.pipelines import load_pipeline
+
+    pipe = load_pipeline(wan22_models["wan-tiny-ti2v"], "cpu")
+    t2v = run_batch(pipe, [_params(guidance_2=None, steps=2)])
+    i2v = run_batch(pipe, [_params(str(still_image), guidance_2=None, steps=2)])
+    other = tmp_path / "blue.png"
+    Image.new("RGB", (120, 90), (20, 40, 220)).save(other)
+    i2v_other = run_batch(pipe, [_params(str(other), guidance_2=None, steps=2)])
+    assert t2v.frames[0].shape == i2v.frames[0].shape == (5, 32, 64, 3)
+    assert np.abs(i2v.video - t2v.video).max() > 1e-3 and np.abs(i2v.video - i2v_other.video).max() > 1e-3
+    assert "experts" not in t2v.details
+    assert pipe._wanflow_i2v.transformer is pipe.transformer  # the I2V view shares the weights, no second load
+
+
+# --- through the campaign flow, with the registry and lineage ----------------------------------------------
+
+CAMPAIGNS = [  # (stand-in, registered model, conditioning image)
+    ("wan-tiny-ti2v", "wan-t2v", False), ("wan-tiny-ti2v", "wan-i2v", True),
+    ("wan-tiny-moe", "wan-t2v", False), ("wan-tiny-moe-i2v", "wan-i2v", True),
+]
+
+
+@pytest.mark.parametrize(("variant", "name", "with_image"), CAMPAIGNS,
+                         ids=[f"{v}-{n}" for v, n, _ in CAMPAIGNS])
+def test_campaign_end_to_end_on_each_wan22_stand_in(settings, wan22_models, still_image, tmp_path, variant, name,
+                                                     with_image):
+    from conftest import EXAMPLES
+
+    from catalog.db import open_catalog, session_scope
+    from catalog.lineage import lineage
+    from catalog.models import Asset, AssetKind, GenerationJob
+    from flows.campaign import campaign
+    from wan_tasks.intake import registry_for
+
+    settings = settings.model_copy(update={"brands_dir": EXAMPLES / "brands"})
+    settings.ensure_dirs()
+    shutil.copytree(wan22_models[variant], settings.models_dir / variant)
+    reg = registry_for(settings)
+    version = reg.register(name, settings.models_dir / variant, variant)
+    tags = reg.client.get_model_version(name, str(version)).tags
+    preset = preset_for(variant)
+    assert tags["variant"] == variant and tags["stand_in"] == "true" and "not Wan2.2" in tags["label"]
+    assert json.loads(tags["default_params"]) == preset.default_params and tags["task"] == preset.task
+    files = reg.file_digests(name, version)
+    if preset.moe:  # both experts' digests and the folder's boundary are variant facts of the version
+        assert float(tags["boundary_ratio"]) == preset.boundary_ratio
+        assert tags["expert_sha256.transformer"] != tags["expert_sha256.transformer_2"]
+        assert any(f.startswith("transformer_2/") for f in files)
+    else:
+        assert "expert_sha256.transformer" not in tags
+    image = f"\n    image: {still_image}" if with_image else ""
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(f"campaign: c-{variant}-{name}\nbrand: acme\nmodel: {name}/{version}\n"
+                     "defaults: {num_frames: 5, fps: 8, width: 64, height: 32, formats: [\"16:9\"], steps: 4, seed: 7}\n"
+                     f"items:\n  - id: shoe\n    prompt: A red sneaker on a white pedestal{image}\n", "utf-8")
+    summary = campaign(str(brief), settings)
+    assert summary["model"] == f"{name}/{version}"
+    with session_scope(open_catalog(settings.catalog_db_url)) as s:
+        job = s.scalars(select(GenerationJob)).one()
+        assert job.status.value == "done", job.error
+        clip = s.scalar(select(Asset).where(Asset.job_id == job.id, Asset.kind == AssetKind.raw_clip))
+        assert (clip.width, clip.height, clip.frames) == (64, 32, 5) and Path(clip.uri).is_file()
+        chain = lineage(s, str(clip.id))
+    assert (chain["conditioning_image"] is not None) == with_image
+    if preset.moe:
+        experts = chain["experts"]
+        assert experts["weights_sha256"] == {"transformer": tags["expert_sha256.transformer"],
+                                             "transformer_2": tags["expert_sha256.transformer_2"]}
+        assert experts["boundary_ratio"] == preset.boundary_ratio
+        assert (experts["guidance"], experts["guidance_2"]) == (5.0, preset.guidance_2)  # the brief's, the preset's
+        assert experts["steps"]["transformer"] + experts["steps"]["transformer_2"] == 4
+        assert min(experts["steps"].values()) >= 1
+    else:
+        assert chain["experts"] is None
