@@ -55,6 +55,8 @@ class Lora:
     scale: float = 1.0
     sha256: str = ""
     name: str = "brand"
+    low_noise_path: str | None = None  # Wan 2.2 A14B: the low-noise expert's file (None: ``path`` on both)
+    low_noise_sha256: str | None = None
 
 
 @dataclass
@@ -133,13 +135,23 @@ def prepare_image(path: str | Path, width: int, height: int):
 
 @contextlib.contextmanager
 def lora_applied(pipe: Any, lora: Lora | None) -> Iterator[None]:
-    """Load a LoRA with diffusers' loader for the duration of a batch, then unload it (the cached pipe stays clean)."""
+    """Load a LoRA with diffusers' loader for the duration of a batch, then unload it (the cached pipe stays clean).
+
+    Two experts (Wan 2.2 A14B): ``path`` onto ``transformer`` (high noise) and ``low_noise_path`` — or ``path``
+    again, one file for both — onto ``transformer_2`` (``load_into_transformer_2``), under the same adapter name.
+    """
     if lora is None:
         yield
         return
-    path = Path(lora.path)
-    where, kw = (path.parent, {"weight_name": path.name}) if path.is_file() else (path, {})
-    pipe.load_lora_weights(str(where), adapter_name=lora.name, **kw)
+    moe = getattr(pipe, "transformer_2", None) is not None
+    if lora.low_noise_path and not moe:
+        raise ValueError(f"lora: a low-noise LoRA ({lora.low_noise_path}) needs a pipeline with two experts; "
+                         f"{type(pipe).__name__} has one transformer")
+    targets = [(lora.path, {})] + ([(lora.low_noise_path or lora.path, {"load_into_transformer_2": True})] if moe else [])
+    for file, into in targets:
+        path = Path(file)
+        where, kw = (path.parent, {"weight_name": path.name}) if path.is_file() else (path, {})
+        pipe.load_lora_weights(str(where), adapter_name=lora.name, **kw, **into)
     try:
         pipe.set_adapters([lora.name], adapter_weights=[lora.scale])
         yield

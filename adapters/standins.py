@@ -188,16 +188,18 @@ LABELS = {TINY_VARIANT: TINY_LABEL, TINY_I2V_VARIANT: TINY_I2V_LABEL, TINY_LARGE
           TINY_TI2V_VARIANT: TINY_TI2V_LABEL, TINY_MOE_VARIANT: TINY_MOE_LABEL, TINY_MOE_I2V_VARIANT: TINY_MOE_I2V_LABEL}
 
 
-def build_tiny_lora(model_folder: Path, dest: Path, seed: int = 0, rank: int = 4) -> Path:
+def build_tiny_lora(model_folder: Path, dest: Path, seed: int = 0, rank: int = 4,
+                    expert: str = "transformer") -> Path:
     """A LoRA for a tiny stand-in's transformer, made with peft and saved in diffusers' format (tests, demos).
 
     Its weights are random (``init_lora_weights=False``), so that loading it visibly changes the clips.
+    ``expert="transformer_2"``: made on the low-noise expert of a two-expert stand-in (`wan-tiny-moe`).
     """
     diffusers, peft = heavy.diffusers(), heavy.peft()
     if (dest / "pytorch_lora_weights.safetensors").exists():
         return dest
     quiet()
-    transformer = diffusers.WanTransformer3DModel.from_pretrained(model_folder, subfolder="transformer", local_files_only=True)
+    transformer = diffusers.WanTransformer3DModel.from_pretrained(model_folder, subfolder=expert, local_files_only=True)
     heavy.torch().manual_seed(seed)
     transformer.add_adapter(peft.LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
                                        target_modules=["to_q", "to_k", "to_v", "to_out.0"]))

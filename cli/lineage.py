@@ -86,7 +86,9 @@ def print_lineage(c: dict) -> None:
     job = node.add(f"job  {fmt(c['job'], ('id', 'seed', 'status', 'attempts', 'device', 'dtype', 'memory_policy'))}"
                    f"  params={c['job']['params']}")
     if c.get("lora"):
-        job.add(f"brand LoRA  {c['lora']['path']}  scale={c['lora']['scale']}  sha256={c['lora']['sha256'][:16]}…")
+        job.add(f"brand LoRA  {c['lora']['path']}  scale={c['lora']['scale']}  sha256={c['lora']['sha256'][:16]}…"
+                + (f"  (high noise; low noise: {c['lora']['low_noise_path']}  "
+                   f"sha256={c['lora']['low_noise_sha256'][:16]}…)" if c['lora'].get("low_noise_path") else ""))
     if c.get("conditioning_image"):
         job.add(f"conditioning image  {c['conditioning_image']['path']}  "
                 f"sha256={c['conditioning_image']['sha256'][:16]}…")

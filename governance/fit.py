@@ -48,6 +48,10 @@ def check_fit(brief: ValidBrief, variant: str | None) -> list[str]:
             problems.append(Problem(spec.source_file, spec.row, "image",
                                     f"model {brief.model_ref} is text-to-video ({preset.name}): it takes no "
                                     "conditioning image (use a wan-i2v model)"))
+    if brief.lora and brief.lora.low_noise_path and not preset.moe:
+        problems.append(Problem(str(brief.path), None, "lora.low_noise_path",
+                                f"model {brief.model_ref} ({preset.name}) has one transformer: a low-noise LoRA "
+                                "is for a Wan 2.2 A14B model (two experts); give only `path`"))
     if problems:
         raise BriefInvalid(problems)
     return warnings

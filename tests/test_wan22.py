@@ -201,6 +201,60 @@ def test_ti2v_makes_text_and_image_to_video_with_one_model(wan22_models, still_i
     assert pipe._wanflow_i2v.transformer is pipe.transformer  # the I2V view shares the weights, no second load
 
 
+@pytest.fixture(scope="session")
+def moe_loras(tmp_path_factory, wan22_models) -> tuple[Path, Path]:
+    """A high-noise and a low-noise LoRA for `wan-tiny-moe`, made with peft on each expert (random weights)."""
+    from adapters.standins import build_tiny_lora
+
+    root, model = tmp_path_factory.mktemp("loras"), wan22_models["wan-tiny-moe"]
+    return (build_tiny_lora(model, root / "high", seed=1) / "pytorch_lora_weights.safetensors",
+            build_tiny_lora(model, root / "low", seed=2, expert="transformer_2") / "pytorch_lora_weights.safetensors")
+
+
+def test_a_lora_pair_goes_onto_each_expert_and_one_file_onto_both(wan22_models, moe_loras):
+    from safetensors.torch import load_file
+
+    from adapters.engine import Lora, lora_applied
+    from adapters.pipelines import load_pipeline
+
+    pipe = load_pipeline(wan22_models["wan-tiny-moe"], "cpu")
+    high, low = moe_loras
+    key = "blocks.0.attn1.to_q.lora_A"
+    in_file = {f: next(v for k, v in load_file(str(f)).items() if key in k) for f in (high, low)}
+    assert not (in_file[high] == in_file[low]).all()
+
+    def loaded(expert: str):
+        return dict(getattr(pipe, expert).named_parameters())[f"{key}.brand.weight"].detach()
+
+    with lora_applied(pipe, Lora(path=str(high), low_noise_path=str(low))):
+        assert (loaded("transformer") == in_file[high]).all() and (loaded("transformer_2") == in_file[low]).all()
+    with lora_applied(pipe, Lora(path=str(high))):  # one file: onto both experts
+        assert (loaded("transformer") == in_file[high]).all() and (loaded("transformer_2") == in_file[high]).all()
+    for expert in ("transformer", "transformer_2"):  # unloaded after each batch: the cached pipeline stays clean
+        assert not any("lora" in n for n, _ in getattr(pipe, expert).named_parameters())
+
+
+def test_a_low_noise_lora_on_a_one_transformer_model_is_refused_at_intake(tmp_path, moe_loras):
+    from governance.brief import BriefInvalid
+
+    high, low = moe_loras
+    (tmp_path / "brands").mkdir()
+    (tmp_path / "brands" / "acme.yaml").write_text("name: acme\ndisplay_name: ACME\n", "utf-8")
+    path = tmp_path / "brief.yaml"
+    path.write_text(f"campaign: lora-pair\nbrand: acme\nmodel: wan-t2v@champion\nlora: {{path: {high}, low_noise_path: {low}}}\n"
+                    "defaults: {width: 832, height: 480}\nitems:\n  - id: a\n    prompt: A red sneaker\n", "utf-8")
+    brief = load_brief(path, tmp_path / "brands")
+    assert brief.lora.low_noise_path == str(low) and brief.lora.low_noise_sha256 and brief.lora.sha256
+    assert check_fit(brief, "wan2.2-t2v-a14b") == []
+    with pytest.raises(BriefInvalid) as e:
+        check_fit(brief, "wan2.1-t2v-14b")
+    assert [p.field for p in e.value.problems] == ["lora.low_noise_path"] and "one transformer" in str(e.value)
+    path.write_text(path.read_text("utf-8").replace(str(low), str(tmp_path / "missing.safetensors")), "utf-8")
+    with pytest.raises(BriefInvalid) as e:
+        load_brief(path, tmp_path / "brands")
+    assert [p.field for p in e.value.problems] == ["lora.low_noise_path"]
+
+
 # --- through the campaign flow, with the registry and lineage ----------------------------------------------
 
 CAMPAIGNS = [  # (stand-in, registered model, conditioning image)
@@ -211,8 +265,9 @@ CAMPAIGNS = [  # (stand-in, registered model, conditioning image)
 
 @pytest.mark.parametrize(("variant", "name", "with_image"), CAMPAIGNS,
                          ids=[f"{v}-{n}" for v, n, _ in CAMPAIGNS])
-def test_campaign_end_to_end_on_each_wan22_stand_in(settings, wan22_models, still_image, tmp_path, variant, name,
-                                                     with_image):
+def test_campaign_end_to_end_on_each_wan22_stand_in(settings, wan22_models, still_image, moe_loras, tmp_path, variant,
+                                                     name, with_image):
+    """One clip per stand-in through the campaign flow; `wan-tiny-moe` with a high-/low-noise LoRA pair."""
     from conftest import EXAMPLES
 
     from catalog.db import open_catalog, session_scope
@@ -238,8 +293,9 @@ def test_campaign_end_to_end_on_each_wan22_stand_in(settings, wan22_models, stil
     else:
         assert "expert_sha256.transformer" not in tags
     image = f"\n    image: {still_image}" if with_image else ""
+    lora = f"lora: {{path: {moe_loras[0]}, low_noise_path: {moe_loras[1]}}}\n" if variant == "wan-tiny-moe" else ""
     brief = tmp_path / "brief.yaml"
-    brief.write_text(f"campaign: c-{variant}-{name}\nbrand: acme\nmodel: {name}/{version}\n"
+    brief.write_text(f"campaign: c-{variant}-{name}\nbrand: acme\nmodel: {name}/{version}\n{lora}"
                      "defaults: {num_frames: 5, fps: 8, width: 64, height: 32, formats: [\"16:9\"], steps: 4, seed: 7}\n"
                      f"items:\n  - id: shoe\n    prompt: A red sneaker on a white pedestal{image}\n", "utf-8")
     summary = campaign(str(brief), settings)
@@ -261,3 +317,8 @@ def test_campaign_end_to_end_on_each_wan22_stand_in(settings, wan22_models, stil
         assert min(experts["steps"].values()) >= 1
     else:
         assert chain["experts"] is None
+    if lora:  # both files hashed, recorded on the job and shown in lineage
+        from core.files import sha256_file
+
+        assert (chain["lora"]["sha256"], chain["lora"]["low_noise_sha256"]) == (sha256_file(moe_loras[0]),
+                                                                                sha256_file(moe_loras[1]))

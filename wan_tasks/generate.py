@@ -47,13 +47,15 @@ def request(job: GenerationJob, item: PromptItem) -> GenerationParams:
 
 def lora_of(job: GenerationJob) -> Lora | None:
     lo = job.params.get("lora")
-    return Lora(path=lo["path"], scale=lo["scale"], sha256=lo["sha256"]) if lo else None
+    return Lora(path=lo["path"], scale=lo["scale"], sha256=lo["sha256"], low_noise_path=lo.get("low_noise_path"),
+                low_noise_sha256=lo.get("low_noise_sha256")) if lo else None
 
 
 def verify_inputs(job: GenerationJob) -> None:
     """The image and LoRA must be the bytes that were planned (their sha256 is part of the job's key)."""
-    for name in ("image", "lora"):
-        ref = job.params.get(name)
+    lora = job.params.get("lora") or {}
+    low = {"path": lora["low_noise_path"], "sha256": lora["low_noise_sha256"]} if lora.get("low_noise_path") else None
+    for name, ref in (("image", job.params.get("image")), ("lora", lora), ("lora (low noise)", low)):
         if ref and (not Path(ref["path"]).is_file() or sha256_file(Path(ref["path"])) != ref["sha256"]):
             raise InputChanged(f"{name}: {ref['path']} is missing or changed since the job was planned "
                                f"(expected sha256 {ref['sha256'][:12]}…)")
@@ -63,7 +65,8 @@ def batch_key(job: GenerationJob) -> tuple:
     p = job.params
     return (job.model_version_id, p["width"], p["height"], p["num_frames"], p["steps"], p["guidance"],
             p.get("flow_shift"), p.get("guidance_2"), (p.get("image") or {}).get("sha256"),
-            (p.get("lora") or {}).get("sha256"), (p.get("lora") or {}).get("scale"))
+            (p.get("lora") or {}).get("sha256"), (p.get("lora") or {}).get("scale"),
+            (p.get("lora") or {}).get("low_noise_sha256"))
 
 
 def _done(s: Any, job: GenerationJob) -> int | None:

@@ -48,6 +48,8 @@ def _item_params(spec: ItemSpec, lora: LoraSpec | None = None) -> dict:
         out["image"] = {"path": spec.image, "sha256": spec.image_sha256}
     if lora:
         out["lora"] = {"path": lora.path, "scale": lora.scale, "sha256": lora.sha256}
+        if lora.low_noise_path:  # Wan 2.2 A14B: the low-noise expert's own file
+            out["lora"] |= {"low_noise_path": lora.low_noise_path, "low_noise_sha256": lora.low_noise_sha256}
     return out
 
 
@@ -173,6 +175,8 @@ def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, mo
     for extra in ("image", "lora"):
         if item.params.get(extra):
             payload[extra] = item.params[extra]["sha256"] + (f"@{item.params[extra]['scale']}" if extra == "lora" else "")
+    if (item.params.get("lora") or {}).get("low_noise_sha256"):
+        payload["lora_low_noise"] = item.params["lora"]["low_noise_sha256"]
     effective = _negative_prompt(item, model)
     if effective != item.negative_prompt:
         payload["negative_prompt_effective"] = effective
