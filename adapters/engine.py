@@ -147,7 +147,9 @@ def lora_applied(pipe: Any, lora: Lora | None) -> Iterator[None]:
     if lora.low_noise_path and not moe:
         raise ValueError(f"lora: a low-noise LoRA ({lora.low_noise_path}) needs a pipeline with two experts; "
                          f"{type(pipe).__name__} has one transformer")
-    targets = [(lora.path, {})] + ([(lora.low_noise_path or lora.path, {"load_into_transformer_2": True})] if moe else [])
+    targets = [(lora.path, {})]
+    if moe:
+        targets.append((lora.low_noise_path or lora.path, {"load_into_transformer_2": True}))
     for file, into in targets:
         path = Path(file)
         where, kw = (path.parent, {"weight_name": path.name}) if path.is_file() else (path, {})

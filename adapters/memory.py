@@ -11,15 +11,15 @@ The ladder, fastest (most memory) first; on an out-of-memory error a job is retr
 Each rung's peak is *estimated* from the weights (read from safetensors headers, or from a ``meta``-device
 model) and an activation model of Wan's shapes (tokens = frames/4 × H/16 × W/16 — H/32 × W/32 with the Wan 2.2
 VAE's 16x compression; the VAE decodes four frames at a time at full resolution, the 2.2 VAE's last stages at
-half of it, its 2x2 patches).
+half of it, its 2x2 patches). ``choose`` takes the first rung whose estimate fits 92 % of the free
+memory, then the largest batch that still fits. Estimates can be wrong, so the real arbiter is the card:
+``run_with_fallback`` catches ``torch.OutOfMemoryError`` and moves down the ladder, recording every attempt.
+On CPU a :class:`BudgetCard` simulates a card of a given size (it raises the same error) so the order is tested.
 
 Wan 2.2 A14B has two experts (``transformer`` and ``transformer_2``), of which only one runs at any step. With
 every component resident (``none``, ``vae_tiling``) both sit on the card; with ``model_cpu_offload`` one
 component at a time does, so the idle expert waits on the CPU between the two phases (diffusers' offload
-sequence ``text_encoder->transformer->transformer_2->vae``); group offloading streams each expert's blocks. ``choose`` takes the first rung whose estimate fits 92 % of the free
-memory, then the largest batch that still fits. Estimates can be wrong, so the real arbiter is the card:
-``run_with_fallback`` catches ``torch.OutOfMemoryError`` and moves down the ladder, recording every attempt.
-On CPU a :class:`BudgetCard` simulates a card of a given size (it raises the same error) so the order is tested.
+sequence ``text_encoder->transformer->transformer_2->vae``); group offloading streams each expert's blocks.
 """
 
 from __future__ import annotations

@@ -107,6 +107,25 @@ def test_random_weights_have_the_wan22_architectures_on_meta():
         assert parts["vae"].config.z_dim == 16 and "image_encoder" not in parts  # the 2.1 VAE, no CLIP branch
 
 
+def test_memory_model_one_expert_at_a_time_and_the_22_vae_tokens():
+    from adapters import memory as mm
+    from adapters.random_weights import random_components
+
+    fps = {v: mm.footprint_from_modules(random_components(v, device="meta", text_encoder=False), "cuda")
+           for v in ("wan2.1-t2v-14b", "wan2.2-t2v-a14b", "wan2.2-ti2v-5b")}
+    a14b, t14b, five = fps["wan2.2-t2v-a14b"], fps["wan2.1-t2v-14b"], fps["wan2.2-ti2v-5b"]
+    expert = a14b.weights(["transformer"])
+    assert a14b.weights(["transformer_2"]) == expert == t14b.weights(["transformer"])
+    shape = mm.Shape(1280, 720, 81)
+    resident = mm.estimate_peak(a14b, shape, mm.Policy.none, "cuda")
+    offload = mm.estimate_peak(a14b, shape, mm.Policy.model_cpu_offload, "cuda")
+    assert resident - mm.estimate_peak(t14b, shape, mm.Policy.none, "cuda") == expert  # both experts resident
+    assert offload == mm.estimate_peak(t14b, shape, mm.Policy.model_cpu_offload, "cuda") < resident - expert
+    assert (a14b.spatial, five.spatial, five.vae_patch) == (16, 32, 2)  # 8x VAE x 2x2 patch; 16x VAE x 2x2
+    act = mm._activations(five, mm.Shape(1280, 704, 121), "cuda", tiled=False)["transformer"]  # 27,280 tokens
+    assert act == 31 * 22 * 40 * (4 * 3072 + 14336) * 2 + 8 * 31 * 22 * 40 * 64 * 4
+
+
 # --- the stand-ins --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -241,7 +260,8 @@ def test_a_low_noise_lora_on_a_one_transformer_model_is_refused_at_intake(tmp_pa
     (tmp_path / "brands").mkdir()
     (tmp_path / "brands" / "acme.yaml").write_text("name: acme\ndisplay_name: ACME\n", "utf-8")
     path = tmp_path / "brief.yaml"
-    path.write_text(f"campaign: lora-pair\nbrand: acme\nmodel: wan-t2v@champion\nlora: {{path: {high}, low_noise_path: {low}}}\n"
+    path.write_text(f"campaign: lora-pair\nbrand: acme\nmodel: wan-t2v@champion\n"
+                    f"lora: {{path: {high}, low_noise_path: {low}}}\n"
                     "defaults: {width: 832, height: 480}\nitems:\n  - id: a\n    prompt: A red sneaker\n", "utf-8")
     brief = load_brief(path, tmp_path / "brands")
     assert brief.lora.low_noise_path == str(low) and brief.lora.low_noise_sha256 and brief.lora.sha256
@@ -322,3 +342,83 @@ def test_campaign_end_to_end_on_each_wan22_stand_in(settings, wan22_models, stil
 
         assert (chain["lora"]["sha256"], chain["lora"]["low_noise_sha256"]) == (sha256_file(moe_loras[0]),
                                                                                 sha256_file(moe_loras[1]))
+
+
+def test_rollout_from_a_21_champion_to_a_22_challenger(settings, tiny_model, wan22_models, tmp_path):
+    """`wan-tiny` (2.1 layout, the champion) → `wan-tiny-moe` (two experts): evaluation through the flow, blind
+    votes, promotion through the gates; a campaign planned on 2.1 stays there; a canary campaign routes jobs to
+    the 2.2 challenger, each recording its experts; rollback goes back one step."""
+    from conftest import EXAMPLES
+
+    from catalog.db import open_catalog, session_scope
+    from catalog.models import AbPair, GenerationJob, ModelVersion
+    from flows.campaign import campaign
+    from flows.rollout import rollout_evaluate
+    from wan_tasks import plan, rollout
+    from wan_tasks.intake import registry_for, resolve_models, validate
+    from wan_tasks.rollout_run import publish_evaluation
+
+    settings = settings.model_copy(update={"brands_dir": EXAMPLES / "brands"})
+    settings.ensure_dirs()
+    for src, name in ((tiny_model, "wan-tiny"), (wan22_models["wan-tiny-moe"], "wan-tiny-moe")):
+        shutil.copytree(src, settings.models_dir / name)
+    reg = registry_for(settings)
+    reg.ensure_bootstrap("wan-t2v")  # wan-t2v/1 = wan-tiny, @champion
+    v2 = reg.register("wan-t2v", settings.models_dir / "wan-tiny-moe", "wan-tiny-moe")
+    reg.set_alias("wan-t2v", "challenger", v2)
+
+    def brief(name: str, items: int, extra: str = "") -> Path:
+        rows = "\n".join(f'  - {{id: item-{i}, prompt: "A red sneaker on a white pedestal {i}"}}' for i in range(items))
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"campaign: {name}\nbrand: acme\nmodel: wan-t2v@champion\n{extra}\ndefaults: {{num_frames: 5, "
+                        f"fps: 16, width: 64, height: 32, variants: 2, formats: [\"16:9\"], steps: 4, seed: 7}}\n"
+                        f"items:\n{rows}\n", "utf-8")
+        return path
+
+    engine = open_catalog(settings.catalog_db_url)
+    frozen = brief("frozen-on-21", items=1)
+    with session_scope(engine) as s:
+        frozen_id = plan.record_brief(s, validate(frozen, settings))
+    assert resolve_models(settings, frozen_id, "acme")[0].version == 1  # planned on 2.1, not yet run
+
+    ev = rollout_evaluate(f"wan-t2v/{v2}", str(brief("golden-22", items=2)), str(EXAMPLES / "rollout-policy.yaml"),
+                          ab=True, settings=settings)
+    assert (ev["champion_version"], ev["challenger_version"]) == (1, v2) and "not Wan2.2" in ev["labels"]["challenger"]
+    with session_scope(engine) as s:
+        pairs = s.scalars(select(AbPair).where(AbPair.evaluation_id == ev["id"])).all()
+        assert len(pairs) == 4
+        for p in pairs:  # ten reviewers, each preferring the challenger's side of every pair
+            side = "left" if p.left_arm == "challenger" else "right"
+            for r in range(10):
+                rollout.record_vote(s, p.id, side, f"reviewer-{r}")
+        challenger_jobs = s.scalars(select(GenerationJob).where(GenerationJob.arm == "challenger")).all()
+        assert len(challenger_jobs) == 4 and all(j.batch["experts"]["boundary_ratio"] == 0.875 for j in challenger_jobs)
+    updated = publish_evaluation(engine, settings, ev["id"])
+    assert updated["metrics"]["preference"]["win_rate"] == 1.0
+    failing = [g["name"] for g in updated["gates"] if g["status"] != "pass"]
+    with session_scope(engine) as s:
+        if failing:  # QC of noise-like stand-ins decides some gates; a refusal says which, then an audited override
+            with pytest.raises(rollout.RolloutError, match="refused"):
+                rollout.promote(s, reg, "wan-t2v", "maria")
+            move = rollout.promote(s, reg, "wan-t2v", "maria", override=True, reason=f"stand-in rehearsal: {failing}")
+        else:
+            move = rollout.promote(s, reg, "wan-t2v", "maria")
+        assert (move.from_version, move.to_version) == (1, v2)
+    assert reg.aliases("wan-t2v")["champion"] == v2
+    # the campaign planned on 2.1 runs on 2.1 after the alias moved
+    assert campaign(str(frozen), settings)["model"] == "wan-t2v/1"
+    # canary: with the challenger alias on the 2.1 version now, half the jobs of a new 2.2 campaign go back to it
+    reg.set_alias("wan-t2v", "challenger", 1)
+    summary = campaign(str(brief("canary-22", items=3, extra="canary: 0.5")), settings)
+    assert summary["model"] == f"wan-t2v/{v2}" and summary["canary"]["model"] == "wan-t2v/1"
+    with session_scope(engine) as s:
+        jobs = s.scalars(select(GenerationJob).where(GenerationJob.arm.in_(["main", "canary"]))).all()
+        assert {j.arm for j in jobs} == {"main", "canary"} and all(j.status.value == "done" for j in jobs)
+        for j in jobs:  # the 2.2 jobs record their experts; the 2.1 canary jobs have none
+            version = s.get(ModelVersion, j.model_version_id).version
+            assert version == (1 if j.arm == "canary" else v2)
+            assert ("experts" in j.batch) == (version == v2) and ("experts" in j.params) == (version == v2)
+    with session_scope(engine) as s:
+        back = rollout.rollback(s, reg, "wan-t2v", "maria", "field says 2.1")
+        assert (back.from_version, back.to_version) == (v2, 1)
+    assert reg.aliases("wan-t2v")["champion"] == 1
