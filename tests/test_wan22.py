@@ -285,8 +285,8 @@ CAMPAIGNS = [  # (stand-in, registered model, conditioning image)
 
 @pytest.mark.parametrize(("variant", "name", "with_image"), CAMPAIGNS,
                          ids=[f"{v}-{n}" for v, n, _ in CAMPAIGNS])
-def test_campaign_end_to_end_on_each_wan22_stand_in(settings, wan22_models, still_image, moe_loras, tmp_path, variant,
-                                                     name, with_image):
+def test_campaign_end_to_end_on_each_wan22_stand_in(settings, wan22_models, still_image, moe_loras, tmp_path, monkeypatch,
+                                                     variant, name, with_image):
     """One clip per stand-in through the campaign flow; `wan-tiny-moe` with a high-/low-noise LoRA pair."""
     from conftest import EXAMPLES
 
@@ -335,6 +335,16 @@ def test_campaign_end_to_end_on_each_wan22_stand_in(settings, wan22_models, stil
         assert (experts["guidance"], experts["guidance_2"]) == (5.0, preset.guidance_2)  # the brief's, the preset's
         assert experts["steps"]["transformer"] + experts["steps"]["transformer_2"] == 4
         assert min(experts["steps"].values()) >= 1
+        from cli.context import console
+        from cli.lineage import print_lineage
+
+        monkeypatch.setattr(console, "width", 400)  # one tree line per row, whatever the terminal
+        with console.capture() as shown:
+            print_lineage(chain)
+        text = shown.get()
+        assert f"experts  boundary_ratio={preset.boundary_ratio}" in text
+        for expert in ("transformer", "transformer_2"):
+            assert f"{expert} (" in text and f"weights={tags[f'expert_sha256.{expert}']}" in text
     else:
         assert chain["experts"] is None
     if lora:  # both files hashed, recorded on the job and shown in lineage
