@@ -186,6 +186,20 @@ def test_each_expert_runs_exactly_the_steps_on_its_side_of_the_boundary(wan22_mo
     assert result.details["experts"]["boundary_ratio"] == pipe.config.boundary_ratio
 
 
+@pytest.mark.parametrize(("name", "with_image"), [("wan-tiny-moe", False), ("wan-tiny-moe-i2v", True),
+                                                  ("wan-tiny-ti2v", False), ("wan-tiny-ti2v", True)])
+def test_staged_generation_equals_the_plain_pipeline_call(wan22_models, still_image, name, with_image):
+    """The engine's staged run is diffusers' own computation for two experts and for TI2V (both tasks)."""
+    import numpy as np
+
+    from adapters.engine import reference_call, run_batch
+    from adapters.pipelines import load_pipeline
+
+    pipe = load_pipeline(wan22_models[name], "cpu")
+    p = _params(str(still_image) if with_image else None, steps=3, guidance_2=None if "ti2v" in name else 3.0)
+    assert np.array_equal(run_batch(pipe, [p]).video[0], reference_call(pipe, p))
+
+
 def test_the_low_noise_guidance_reaches_the_low_noise_expert(wan22_models):
     import numpy as np
 
