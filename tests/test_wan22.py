@@ -105,6 +105,13 @@ def test_random_weights_have_the_wan22_architectures_on_meta():
             assert 14.2e9 < sum(p.numel() for p in parts[expert].parameters()) < 14.4e9
             assert parts[expert].config.in_channels == in_channels and parts[expert].config.image_dim is None
         assert parts["vae"].config.z_dim == 16 and "image_encoder" not in parts  # the 2.1 VAE, no CLIP branch
+    from adapters.random_weights import build_random_pipeline
+
+    moe = build_random_pipeline("wan2.2-i2v-a14b@random", device="meta", text_encoder=False)
+    assert type(moe).__name__ == "WanImageToVideoPipeline" and moe.config.boundary_ratio == 0.9
+    assert moe.transformer_2 is not None and moe.image_encoder is None
+    ti2v = build_random_pipeline("wan2.2-ti2v-5b@random", device="meta", text_encoder=False)
+    assert type(ti2v).__name__ == "WanPipeline" and ti2v.config.expand_timesteps and ti2v.config.boundary_ratio is None
 
 
 def test_memory_model_one_expert_at_a_time_and_the_22_vae_tokens():
