@@ -12,11 +12,14 @@ as 2.1), ``wan_t2v_A14B.py`` (40 steps, shift 12.0, boundary 0.875, ``sample_gui
 noise, high noise``), ``wan_i2v_A14B.py`` (40 steps, shift 5.0, boundary 0.900, guide scales (3.5, 3.5)),
 ``wan_ti2v_5B.py`` (121 frames at 24 fps, 50 steps, guidance 5.0, shift 5.0, Wan2.2 VAE with stride 4x16x16);
 ``generate.py`` takes the shift from the config at every size (one shift per model, not one per resolution).
+The A14B models use the Wan 2.1 VAE (``vae_checkpoint = 'Wan2.1_VAE.pth'``, stride 4x8x8). The diffusers
+conversion writes a UniPC scheduler with ``flow_shift`` 3.0 for A14B (5.0 for TI2V-5B); wanflow sets the
+Wan configs' ``sample_shift`` on the scheduler for every job, so the A14B T2V runs at 12.0 as its authors do.
 The README's "Computational Efficiency" table (``assets/comp_effic.png``, an image) gives peak GPU memory:
-TI2V-5B 720P on one RTX 4090 22.9 GB (``--offload_model True --convert_model_dtype --t5_cpu``); T2V-A14B on one
-H100 41.3 GB at 480P and 59.8 GB at 720P, I2V-A14B 41.0 / 59.7 GB (``--offload_model True --convert_model_dtype``);
-and T2V-A14B's time on one H100: 326.9 s at 480P, 1041.5 s at 720P. diffusers ``scripts/convert_wan_to_diffusers.py``
-(huggingface/diffusers 58eb52c): the transformer configs, the 2.2 VAE config (``vae22_diffusers_config``), and the
+TI2V-5B 720P on one RTX 4090 22.9 GB T2V / 22.8 GB I2V (``--offload_model True --convert_model_dtype --t5_cpu``);
+T2V-A14B on one H100 41.3 GB at 480P and 59.8 GB at 720P, I2V-A14B 41.0 / 59.7 GB (``--offload_model True
+--convert_model_dtype``); and T2V-A14B's time on one H100: 326.9 s at 480P, 1041.5 s at 720P.
+diffusers ``scripts/convert_wan_to_diffusers.py`` (huggingface/diffusers 58eb52c): the transformer configs, the 2.2 VAE config (``vae22_diffusers_config``), and the
 pipelines as published in the ``Wan-AI/Wan2.2-*-Diffusers`` repos: ``boundary_ratio=0.875`` (T2V-A14B), ``0.9``
 (I2V-A14B), ``expand_timesteps=True`` and no ``transformer_2`` (TI2V-5B, saved as a ``WanPipeline`` that also
 runs as ``WanImageToVideoPipeline``); ``transformer`` is the high-noise expert (``guidance_scale``),
@@ -36,7 +39,7 @@ DEFAULT_NEGATIVE_PROMPT = (
     "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
     "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，"
     "静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
-)  # Wan 2.1 `wan_shared_cfg.sample_neg_prompt`, verbatim (Chinese, as the model was trained with it)
+)  # `wan_shared_cfg.sample_neg_prompt` of Wan 2.1 and Wan 2.2 (the same string), verbatim, in Chinese
 
 # The real architectures (diffusers configs of the Wan-AI/*-Diffusers repos), used by random-weights mode
 # and by the memory model before any weights exist.
