@@ -20,10 +20,11 @@ TI2V-5B 720P on one RTX 4090 22.9 GB T2V / 22.8 GB I2V (``--offload_model True -
 T2V-A14B on one H100 41.3 GB at 480P and 59.8 GB at 720P, I2V-A14B 41.0 / 59.7 GB (``--offload_model True
 --convert_model_dtype``); and T2V-A14B's time on one H100: 326.9 s at 480P, 1041.5 s at 720P.
 diffusers ``scripts/convert_wan_to_diffusers.py`` (huggingface/diffusers 58eb52c): the transformer configs, the
-2.2 VAE config (``vae22_diffusers_config``), and the pipelines as published in the ``Wan-AI/Wan2.2-*-Diffusers`` repos: ``boundary_ratio=0.875`` (T2V-A14B), ``0.9``
-(I2V-A14B), ``expand_timesteps=True`` and no ``transformer_2`` (TI2V-5B, saved as a ``WanPipeline`` that also
-runs as ``WanImageToVideoPipeline``); ``transformer`` is the high-noise expert (``guidance_scale``),
-``transformer_2`` the low-noise one (``guidance_scale_2``). Licence: README "License Agreement", Apache 2.0.
+2.2 VAE config (``vae22_diffusers_config``), and the pipelines as published in the ``Wan-AI/Wan2.2-*-Diffusers``
+repos: ``boundary_ratio=0.875`` (T2V-A14B), ``0.9`` (I2V-A14B), ``expand_timesteps=True`` and no
+``transformer_2`` (TI2V-5B, saved as a ``WanPipeline`` that also runs as ``WanImageToVideoPipeline``);
+``transformer`` is the high-noise expert (``guidance_scale``), ``transformer_2`` the low-noise one
+(``guidance_scale_2``). Licence: README "License Agreement", Apache 2.0.
 
 The ``wan-tiny`` presets (``wan-tiny``, ``wan-tiny-i2v``, the larger ``wan-tiny-large``, and the Wan 2.2-shaped
 ``wan-tiny-ti2v``, ``wan-tiny-moe`` and ``wan-tiny-moe-i2v``) describe the offline stand-ins: any size, no
