@@ -207,6 +207,27 @@ def test_staged_generation_equals_the_plain_pipeline_call(wan22_models, still_im
     assert np.array_equal(run_batch(pipe, [p]).video[0], reference_call(pipe, p))
 
 
+@pytest.mark.parametrize("name", ["wan-tiny-moe", "wan-tiny-ti2v"])
+def test_every_memory_policy_runs_each_expert_and_the_22_vae(wan22_models, name):
+    """The ladder applies per expert: offload hooks on both transformers (and the 2.2 VAE), same clips."""
+    import numpy as np
+
+    from adapters import pipelines as m
+    from adapters.engine import run_batch
+    from adapters.memory import Policy
+
+    p = _params(steps=3, guidance_2=None)
+    m.evict_all()
+    ref = run_batch(m.load_pipeline(wan22_models[name], "cpu", Policy.none), [p])
+    for policy in (Policy.model_cpu_offload, Policy.group_offload_block, Policy.group_offload_leaf):
+        m.evict_all()
+        pipe = m.load_pipeline(wan22_models[name], "cpu", policy)
+        got = run_batch(pipe, [p])
+        np.testing.assert_allclose(got.video[0], ref.video[0], rtol=0, atol=1e-4)
+        assert got.details.get("experts") == ref.details.get("experts")
+    m.evict_all()
+
+
 def test_the_low_noise_guidance_reaches_the_low_noise_expert(wan22_models):
     import numpy as np
 
