@@ -6,6 +6,11 @@ The stages are timed separately (text-encode, denoise, decode) by calling the pi
 ``encode_prompt``, then ``pipe(prompt_embeds=…, output_type="latent")``, then the VAE decode exactly as
 the pipeline does it. A batch gives every sample its own ``torch.Generator`` seeded with the job's
 seed, so a clip is the same whether made alone or in a batch (within float rounding, 1e-5 on CPU).
+
+Wan 2.2: a pipeline with two experts (``transformer_2`` and ``boundary_ratio`` in its config) gets the low-noise
+expert's guidance as ``guidance_scale_2``, and the result says which expert ran each step (timestep at or above
+``boundary_ratio`` x ``num_train_timesteps``: ``transformer``, the high-noise one). TI2V-5B is published as a
+``WanPipeline``; an item with an image runs it as a ``WanImageToVideoPipeline`` over the same components.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class GenerationParams:
     seed: int
     image: str | None = None  # I2V: the conditioning image (a file)
     flow_shift: float | None = None  # None: keep the scheduler's
+    guidance_2: float | None = None  # Wan 2.2 A14B: the low-noise expert's guidance (None: the same as guidance)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class Lora:
     scale: float = 1.0
     sha256: str = ""
     name: str = "brand"
+    low_noise_path: str | None = None  # Wan 2.2 A14B: the low-noise expert's file (None: ``path`` on both)
+    low_noise_sha256: str | None = None
 
 
 @dataclass
@@ -61,7 +69,7 @@ class BatchResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-SHARED = ("width", "height", "num_frames", "steps", "guidance", "image", "flow_shift")
+SHARED = ("width", "height", "num_frames", "steps", "guidance", "image", "flow_shift", "guidance_2")
 
 
 def check_batch(params: list[GenerationParams], pipe: Any) -> None:
@@ -73,10 +81,39 @@ def check_batch(params: list[GenerationParams], pipe: Any) -> None:
         if len(values) > 1:
             raise ValueError(f"{name}: a batch must share it, got {sorted(map(str, values))}")
     i2v = type(pipe).__name__ == "WanImageToVideoPipeline"
+    if not i2v and params[0].image and both_tasks(pipe):
+        return  # TI2V: run_batch takes the image-to-video view of the same model
     if i2v and not params[0].image:
         raise ValueError("image: an image-to-video pipeline needs a conditioning image")
     if not i2v and params[0].image:
         raise ValueError(f"image: {type(pipe).__name__} is text-to-video; it takes no conditioning image")
+
+
+def both_tasks(pipe: Any) -> bool:
+    """A TI2V pipeline (Wan 2.2 TI2V-5B's ``expand_timesteps``): text or image to video with the same weights."""
+    return bool(getattr(pipe, "config", {}).get("expand_timesteps", False))
+
+
+def for_task(pipe: Any, image: bool) -> Any:
+    """The pipeline to call: a TI2V ``WanPipeline`` given an image becomes (once, cached on it) the
+    ``WanImageToVideoPipeline`` sharing its components (``from_pipe``: no copy of the weights)."""
+    if not image or type(pipe).__name__ != "WanPipeline" or not both_tasks(pipe):
+        return pipe
+    view = getattr(pipe, "_wanflow_i2v", None)
+    if view is None:
+        view = heavy.diffusers().WanImageToVideoPipeline.from_pipe(pipe)
+        view.set_progress_bar_config(disable=True)
+        pipe._wanflow_i2v = view  # noqa: SLF001 - one view per loaded pipeline
+    return view
+
+
+def experts(pipe: Any) -> dict[str, Any]:
+    """The experts of a Wan 2.2 A14B pipeline and its boundary (empty for a single-transformer pipeline)."""
+    ratio = pipe.config.get("boundary_ratio")
+    if ratio is None or getattr(pipe, "transformer_2", None) is None:
+        return {}
+    return {"boundary_ratio": float(ratio),
+            "boundary_timestep": float(ratio) * pipe.scheduler.config.num_train_timesteps}
 
 
 def set_flow_shift(pipe: Any, shift: float | None) -> None:
@@ -98,13 +135,25 @@ def prepare_image(path: str | Path, width: int, height: int):
 
 @contextlib.contextmanager
 def lora_applied(pipe: Any, lora: Lora | None) -> Iterator[None]:
-    """Load a LoRA with diffusers' loader for the duration of a batch, then unload it (the cached pipe stays clean)."""
+    """Load a LoRA with diffusers' loader for the duration of a batch, then unload it (the cached pipe stays clean).
+
+    Two experts (Wan 2.2 A14B): ``path`` onto ``transformer`` (high noise) and ``low_noise_path`` — or ``path``
+    again, one file for both — onto ``transformer_2`` (``load_into_transformer_2``), under the same adapter name.
+    """
     if lora is None:
         yield
         return
-    path = Path(lora.path)
-    where, kw = (path.parent, {"weight_name": path.name}) if path.is_file() else (path, {})
-    pipe.load_lora_weights(str(where), adapter_name=lora.name, **kw)
+    moe = getattr(pipe, "transformer_2", None) is not None
+    if lora.low_noise_path and not moe:
+        raise ValueError(f"lora: a low-noise LoRA ({lora.low_noise_path}) needs a pipeline with two experts; "
+                         f"{type(pipe).__name__} has one transformer")
+    targets = [(lora.path, {})]
+    if moe:
+        targets.append((lora.low_noise_path or lora.path, {"load_into_transformer_2": True}))
+    for file, into in targets:
+        path = Path(file)
+        where, kw = (path.parent, {"weight_name": path.name}) if path.is_file() else (path, {})
+        pipe.load_lora_weights(str(where), adapter_name=lora.name, **kw, **into)
     try:
         pipe.set_adapters([lora.name], adapter_weights=[lora.scale])
         yield
@@ -156,13 +205,18 @@ def run_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | None 
     # 1. check inputs
     check_batch(params, pipe)
     p0, n = params[0], len(params)
+    pipe = for_task(pipe, bool(p0.image))
     device = str(pipe._execution_device)
+    moe = experts(pipe)
+    steps_of: dict[str, int] = {"transformer": 0, "transformer_2": 0}
     # 2. scheduler: the preset's flow shift for this resolution
     set_flow_shift(pipe, p0.flow_shift)
     generators = [torch.Generator(device="cpu").manual_seed(p.seed) for p in params]
     timings: dict[str, float] = {}
 
     def _callback(pipeline: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+        if moe:  # the same rule the pipeline applies to pick the expert for this step
+            steps_of["transformer" if float(timestep) >= moe["boundary_timestep"] else "transformer_2"] += 1
         if on_step is not None:
             on_step(step + 1, p0.steps)
         return kwargs
@@ -178,6 +232,8 @@ def run_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | None 
         t1 = time.perf_counter()
         # 4. denoise to latents (I2V: the image is encoded by CLIP and the VAE inside this call)
         extra = {"image": prepare_image(p0.image, p0.width, p0.height)} if p0.image else {}
+        if moe:
+            extra["guidance_scale_2"] = p0.guidance if p0.guidance_2 is None else p0.guidance_2
         latents = pipe(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=p0.height,
                        width=p0.width, num_frames=p0.num_frames, num_inference_steps=p0.steps,
                        guidance_scale=p0.guidance, generator=generators, output_type="latent",
@@ -199,14 +255,21 @@ def run_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | None 
     # 6. frames as uint8, one array per sample
     frames = [(np.clip(np.asarray(v), 0.0, 1.0) * 255.0).round().astype(np.uint8) for v in video]
     timings = {"text_encode_s": t1 - t0, "denoise_s": t2 - t1, "decode_s": t3 - t2, "generate_s": t3 - t0}
+    details = {"batch_size": n, "device": device, "dtype": str(pipe.transformer.dtype)}
+    if moe:
+        details["experts"] = {**moe, "guidance": p0.guidance, "guidance_2": extra["guidance_scale_2"],
+                              "steps": steps_of}
     return BatchResult(frames=frames, timings=timings, peak_memory_bytes=peak.bytes, peak_memory_kind=peak.kind,
-                       video=np.asarray(video), details={"batch_size": n, "device": device, "dtype": str(pipe.transformer.dtype)})
+                       video=np.asarray(video), details=details)
 
 
 def reference_call(pipe: Any, p: GenerationParams) -> np.ndarray:
     """Plain ``pipe(...)`` with diffusers' defaults for everything we do not set: the bench's baseline."""
     torch = heavy.torch()
+    pipe = for_task(pipe, bool(p.image))
     extra = {"image": prepare_image(p.image, p.width, p.height)} if p.image else {}
+    if experts(pipe):
+        extra["guidance_scale_2"] = p.guidance if p.guidance_2 is None else p.guidance_2
     out = pipe(prompt=p.prompt, negative_prompt=p.negative_prompt, height=p.height, width=p.width,
                num_frames=p.num_frames, num_inference_steps=p.steps, guidance_scale=p.guidance,
                generator=torch.Generator(device="cpu").manual_seed(p.seed), output_type="np", **extra)

@@ -9,11 +9,17 @@ The ladder, fastest (most memory) first; on an out-of-memory error a job is retr
 5. ``group_offload_leaf`` — one leaf module at a time (with streams on CUDA), VAE tiled.
 
 Each rung's peak is *estimated* from the weights (read from safetensors headers, or from a ``meta``-device
-model) and an activation model of Wan's shapes (tokens = frames/4 × H/16 × W/16; the VAE decodes four
-frames at a time at full resolution). ``choose`` takes the first rung whose estimate fits 92 % of the free
+model) and an activation model of Wan's shapes (tokens = frames/4 × H/16 × W/16 — H/32 × W/32 with the Wan 2.2
+VAE's 16x compression; the VAE decodes four frames at a time at full resolution, the 2.2 VAE's last stages at
+half of it, its 2x2 patches). ``choose`` takes the first rung whose estimate fits 92 % of the free
 memory, then the largest batch that still fits. Estimates can be wrong, so the real arbiter is the card:
 ``run_with_fallback`` catches ``torch.OutOfMemoryError`` and moves down the ladder, recording every attempt.
 On CPU a :class:`BudgetCard` simulates a card of a given size (it raises the same error) so the order is tested.
+
+Wan 2.2 A14B has two experts (``transformer`` and ``transformer_2``), of which only one runs at any step. With
+every component resident (``none``, ``vae_tiling``) both sit on the card; with ``model_cpu_offload`` one
+component at a time does, so the idle expert waits on the CPU between the two phases (diffusers' offload
+sequence ``text_encoder->transformer->transformer_2->vae``); group offloading streams each expert's blocks.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ GIB = 1024**3
 USABLE = 0.92  # of free memory: headroom for the allocator's fragmentation and cuBLAS/cuDNN workspaces
 VAE_TILE = 256  # AutoencoderKLWan's default tile_sample_min_height/width
 VAE_ACT_FACTOR = 6  # live full-resolution tensors per decoded chunk (input, norms, convs, residual, caches)
-COMPONENTS = ("text_encoder", "image_encoder", "transformer", "vae")
+COMPONENTS = ("text_encoder", "image_encoder", "transformer", "transformer_2", "vae")
 BLOCK_RE = re.compile(r"^(.*?\b(?:blocks|block|layers|layer|down_blocks|up_blocks)\.\d+)\.")
 # transformers models whose repeated blocks sit below the top level: group offloading recurses into these
 TRANSFORMERS_BLOCK_MODULES = {"UMT5EncoderModel": ["encoder"], "T5EncoderModel": ["encoder"],
@@ -87,14 +93,16 @@ class Footprint:
     vae_base_dim: int
     text_dim: int
     text_ffn: int
+    spatial: int = 16  # pixels per token side: the VAE's spatial compression x the transformer's 2x2 patch
+    vae_patch: int = 1  # the 2.2 VAE decodes to 2x2 patches: its widest stages run at half resolution
 
     def weights(self, names: Iterable[str] | None = None) -> int:
         return sum(p.params * p.bytes_per_param for n, p in self.parts.items() if names is None or n in names)
 
 
 def dtype_bytes(component: str, device: str) -> int:
-    """The dtype policy: bf16 transformer and text encoder on CUDA; VAE and image encoder float32; CPU float32."""
-    return 2 if device.startswith("cuda") and component in ("transformer", "text_encoder") else 4
+    """The dtype policy: bf16 transformers and text encoder on CUDA; VAE and image encoder float32; CPU float32."""
+    return 2 if device.startswith("cuda") and component in ("transformer", "transformer_2", "text_encoder") else 4
 
 
 def _part(shapes: dict[str, int], bpp: int) -> Part:
@@ -153,9 +161,12 @@ def _config(path: Path) -> dict[str, Any]:
 
 def _footprint(parts: dict[str, Part], cfg: dict[str, dict[str, Any]]) -> Footprint:
     tr, vae, te = cfg.get("transformer", {}), cfg.get("vae", {}), cfg.get("text_encoder", {})
+    patch = (tr.get("patch_size") or (1, 2, 2))[-1]
     return Footprint(parts=parts, transformer_dim=tr.get("num_attention_heads", 0) * tr.get("attention_head_dim", 0),
-                     transformer_ffn=tr.get("ffn_dim", 0), vae_base_dim=vae.get("base_dim", 96),
-                     text_dim=te.get("d_model", 0), text_ffn=te.get("d_ff", 0))
+                     transformer_ffn=tr.get("ffn_dim", 0),
+                     vae_base_dim=vae.get("decoder_base_dim") or vae.get("base_dim", 96),
+                     text_dim=te.get("d_model", 0), text_ffn=te.get("d_ff", 0),
+                     spatial=(vae.get("scale_factor_spatial") or 8) * patch, vae_patch=vae.get("patch_size") or 1)
 
 
 # --- what a run needs -------------------------------------------------------------------------------------
@@ -170,14 +181,17 @@ class Shape:
 
 def _activations(fp: Footprint, s: Shape, device: str, tiled: bool) -> dict[str, int]:
     act = 2 if device.startswith("cuda") else 4
-    tokens = s.batch * ((s.num_frames - 1) // 4 + 1) * (s.height // 16) * (s.width // 16)
+    tokens = s.batch * ((s.num_frames - 1) // 4 + 1) * (s.height // fp.spatial) * (s.width // fp.spatial)
     h, w = (min(s.height, VAE_TILE), min(s.width, VAE_TILE)) if tiled else (s.height, s.width)
     video_out = s.batch * 3 * s.num_frames * s.height * s.width * 4
+    transformer = tokens * (4 * fp.transformer_dim + fp.transformer_ffn) * act + 8 * tokens * 64 * 4
     return {
         "text_encoder": 2 * s.batch * 512 * (4 * fp.text_dim + 2 * fp.text_ffn) * act,
         "image_encoder": s.batch * 257 * 4 * 1280 * 4,
-        "transformer": tokens * (4 * fp.transformer_dim + fp.transformer_ffn) * act + 8 * tokens * 64 * 4,
-        "vae": VAE_ACT_FACTOR * fp.vae_base_dim * 4 * h * w * 4 + video_out,  # decoded one sample at a time
+        "transformer": transformer,
+        "transformer_2": transformer,  # the other expert: the same shapes, at other steps
+        # decoded one sample at a time
+        "vae": VAE_ACT_FACTOR * fp.vae_base_dim * 4 * (h // fp.vae_patch) * (w // fp.vae_patch) * 4 + video_out,
     }
 
 

@@ -129,7 +129,7 @@ def _load(folder: Path, device: str) -> DiffusionPipeline:
     quiet()
     name = json.loads((folder / "model_index.json").read_text()).get("_class_name")
     if name not in PIPELINE_CLASSES:
-        raise ModelNotFound(f"{folder} holds a {name}, not a Wan 2.1 pipeline ({', '.join(PIPELINE_CLASSES)})")
+        raise ModelNotFound(f"{folder} holds a {name}, not a Wan 2.1 or 2.2 pipeline ({', '.join(PIPELINE_CLASSES)})")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     kw: dict[str, Any] = {"vae": diffusers.AutoencoderKLWan.from_pretrained(folder, subfolder="vae", dtype=torch.float32,
                                                                  local_files_only=True)}

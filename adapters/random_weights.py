@@ -1,7 +1,8 @@
-"""Full-size "random weights" mode: the real Wan 2.1 architectures with seeded random weights, no download.
+"""Full-size "random weights" mode: the real Wan 2.1 and 2.2 architectures with seeded random weights, no download.
 
 For benchmarks and load tests only (``bench/generate.py``): such a pipeline has the exact shapes, FLOPs and
-memory of Wan 1.3B or 14B and produces noise. It is never selectable for a campaign: the registry refuses
+memory of Wan 1.3B, 14B, TI2V-5B (with the 48-channel 2.2 VAE) or A14B (two 14B experts and the published
+boundary) and produces noise. It is never selectable for a campaign: the registry refuses
 to register or resolve it, and the generation stage refuses to load it. Build on the ``meta`` device to
 inspect configs and sizes without allocating anything (a 14B transformer needs 57 GB in float32).
 """
@@ -12,8 +13,7 @@ from typing import Any
 
 from adapters.standins import byte_level_tokenizer, clip_image_processor
 from core import heavy
-from governance.variants import (IMAGE_ENCODER_VIT_H_14, TEXT_ENCODER_UMT5_XXL, VAE_WAN21, Preset, UnknownVariant,
-                                 preset_for)
+from governance.variants import IMAGE_ENCODER_VIT_H_14, TEXT_ENCODER_UMT5_XXL, Preset, UnknownVariant, preset_for
 
 RANDOM_SOURCE = "random-weights:"  # a registry source or variant marked so is refused for campaigns
 REFUSAL = ("{what} is random-weights mode (real {variant} architecture, random weights): for benchmarks and "
@@ -52,18 +52,21 @@ def random_components(variant: str, seed: int = 0, device: str = "meta",
     with torch.device(device):
         torch.manual_seed(seed)
         parts["transformer"] = diffusers.WanTransformer3DModel(**preset.transformer)
+        if preset.transformer_2 is not None:
+            torch.manual_seed(seed + 4)
+            parts["transformer_2"] = diffusers.WanTransformer3DModel(**preset.transformer_2)
         torch.manual_seed(seed + 1)
-        parts["vae"] = diffusers.AutoencoderKLWan(**VAE_WAN21)
+        parts["vae"] = diffusers.AutoencoderKLWan(**preset.vae)
         torch.manual_seed(seed + 2)
         parts["text_encoder"] = transformers.UMT5EncoderModel(transformers.UMT5Config(**TEXT_ENCODER_UMT5_XXL)) if text_encoder else None
-        if preset.task == "i2v":
+        if preset.image_encoder is not None:
             torch.manual_seed(seed + 3)
             parts["image_encoder"] = transformers.CLIPVisionModel(transformers.CLIPVisionConfig(**IMAGE_ENCODER_VIT_H_14))
     # The real tokenizer (google/umt5-xxl) is a download; byte-level ids (< 259) are valid umT5 ids.
     parts["tokenizer"] = byte_level_tokenizer() if text_encoder else None
     parts["scheduler"] = diffusers.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
                                                  num_train_timesteps=1000, flow_shift=preset.flow_shift_480p)
-    if preset.task == "i2v":
+    if preset.image_encoder is not None:
         parts["image_processor"] = clip_image_processor(IMAGE_ENCODER_VIT_H_14["image_size"])
     return parts
 
@@ -75,11 +78,12 @@ def build_random_pipeline(variant: str, seed: int = 0, device: str = "cpu", dtyp
     preset = _real_preset(variant)
     parts = random_components(variant, seed, device, text_encoder)
     if dtype is not None and device != "meta":
-        for name in ("transformer", "text_encoder"):
+        for name in ("transformer", "transformer_2", "text_encoder"):
             if parts.get(name) is not None:
                 _cast(parts[name], dtype)
-    cls = diffusers.WanImageToVideoPipeline if preset.task == "i2v" else diffusers.WanPipeline
-    pipe = cls(**parts)
+    cls = diffusers.WanImageToVideoPipeline if preset.task == "i2v" else diffusers.WanPipeline  # TI2V: as published
+    extra = {"boundary_ratio": preset.boundary_ratio} if preset.moe else {}
+    pipe = cls(**parts, **extra, expand_timesteps=preset.expand_timesteps)
     pipe.set_progress_bar_config(disable=True)
     pipe._wanflow_random_weights = f"{RANDOM_SOURCE}{preset.name}?seed={seed}"  # noqa: SLF001 - a label for reports
     return pipe

@@ -15,8 +15,9 @@ Random-weights mode (benchmarks only) is refused here, both when registering and
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ class ResolvedModel:
     weights_sha256: str
     stand_in: bool
     resolved_from: str = ""  # the ref that was resolved (e.g. `wan-t2v@acme-champion` for a brand pin)
+    # Wan 2.2 A14B: each expert's digest and the folder's boundary (empty for a single transformer)
+    experts: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def ref(self) -> str:
@@ -132,7 +135,7 @@ class Registry:
             preset = preset_for(variant)
         except UnknownVariant as exc:
             raise ModelRefError(str(exc)) from None
-        if preset.task != TASK_OF[name]:
+        if preset.task not in (TASK_OF[name], "ti2v"):  # TI2V-5B does both: it may be registered under either name
             raise ModelRefError(f"variant {variant!r} is a {preset.task.upper()} model; register it under "
                                 f"{next(n for n, t in TASK_OF.items() if t == preset.task)}, not {name}")
         text = str(source)
@@ -147,7 +150,7 @@ class Registry:
                 "weights_bytes": str(sum(f["bytes"] for f in files.values())), "weight_files": str(len(files))}
         if revision or "@" in text and not Path(text).expanduser().exists():
             tags["revision"] = revision or text.rsplit("@", 1)[1]
-        tags |= _vram_tags(folder, preset)
+        tags |= _vram_tags(folder, preset) | _expert_tags(folder, files)
         blob = json.dumps({k: v["sha256"] for k, v in files.items()}, sort_keys=True, separators=(",", ":"))
         for i in range(0, len(blob), TAG_CHUNK):
             tags[f"weight_files_sha256.{i // TAG_CHUNK}"] = blob[i:i + TAG_CHUNK]
@@ -278,7 +281,7 @@ class Registry:
         return ResolvedModel(
             registry_name=name, version=int(mv.version), variant=mv.tags.get("variant", "unknown"),
             source=mv.source.removeprefix(SERVER_PATH_SCHEME), weights_sha256=mv.tags.get("weights_sha256", ""),
-            stand_in=mv.tags.get("stand_in") == "true", resolved_from=ref,
+            stand_in=mv.tags.get("stand_in") == "true", resolved_from=ref, experts=experts_of(mv.tags),
         )
 
 
@@ -286,6 +289,31 @@ def _refuse_random(ref: str, mv) -> None:  # noqa: ANN001 - an mlflow ModelVersi
     variant = mv.tags.get("variant", "")
     if is_random(mv.source) or is_random(variant) or mv.tags.get("random_weights") == "true":
         raise ModelRefError(str(refuse(f"model {ref!r}", variant or mv.source.split(":", 1)[-1])))
+
+
+def _expert_tags(folder: Path, files: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """A folder with two experts (Wan 2.2 A14B): each expert's digest (over its files' paths and sha256, so
+    from the per-file digests, without reading the weights again) and the boundary its model_index.json sets."""
+    if not any(rel.startswith("transformer_2/") for rel in files):
+        return {}
+    tags = {}
+    for expert in ("transformer", "transformer_2"):
+        h = hashlib.sha256()
+        for rel in sorted(r for r in files if r.startswith(f"{expert}/")):
+            h.update(f"{rel}\0{files[rel]['sha256']}\n".encode())
+        tags[f"expert_sha256.{expert}"] = h.hexdigest()
+    ratio = json.loads((folder / "model_index.json").read_text()).get("boundary_ratio")
+    tags["boundary_ratio"] = "none" if ratio is None else str(float(ratio))
+    return tags
+
+
+def experts_of(tags: dict[str, str]) -> dict[str, Any]:
+    """The experts a version's tags record: {"transformer": sha256, "transformer_2": sha256, "boundary_ratio": x}."""
+    if "expert_sha256.transformer_2" not in tags:
+        return {}
+    ratio = tags.get("boundary_ratio", "none")
+    return {"transformer": tags.get("expert_sha256.transformer", ""), "transformer_2": tags["expert_sha256.transformer_2"],
+            "boundary_ratio": None if ratio == "none" else float(ratio)}
 
 
 def _vram_tags(folder: Path, preset) -> dict[str, str]:  # noqa: ANN001 - governance.variants.Preset

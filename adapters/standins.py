@@ -2,6 +2,11 @@
 at tiny size. `wan-tiny-large` is a larger tiny configuration (more layers and heads), used as the challenger of
 an offline rollout rehearsal the way 14B would follow 1.3B — it is not 14B.
 
+Shaped like Wan 2.2: `wan-tiny-ti2v` (TI2V-5B's layout: the 48-channel VAE with 2x2-patchified input and 16x
+spatial compression, per-token timesteps; one model for text and image to video) and `wan-tiny-moe` /
+`wan-tiny-moe-i2v` (the A14B layout: a high-noise ``transformer`` and a low-noise ``transformer_2`` with their
+own seeds, switched at ``boundary_ratio`` 0.875 / 0.9 as published; the I2V one has no CLIP image branch).
+
 Both are built with *seeded random weights* from configs (no download), saved with ``save_pretrained``
 and loaded back with ``from_pretrained`` — the code path real Wan weights in diffusers format take. Their
 output is noise-like: they exist so that every stage runs for real on any machine, and are labelled as
@@ -17,6 +22,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
 from core import heavy
 from core.files import atomic_path
+from governance.variants import PRESETS
 
 TINY_VARIANT = "wan-tiny"
 TINY_I2V_VARIANT = "wan-tiny-i2v"
@@ -25,6 +31,15 @@ TINY_LABEL = "wan-tiny (stand-in: random weights, noise-like output; not Wan 1.3
 TINY_LARGE_LABEL = ("wan-tiny-large (stand-in: larger tiny configuration, random weights, noise-like output; "
                     "not Wan 14B)")
 TINY_I2V_LABEL = "wan-tiny-i2v (stand-in: random weights, noise-like output; not Wan I2V-14B)"
+TINY_TI2V_VARIANT = "wan-tiny-ti2v"
+TINY_MOE_VARIANT = "wan-tiny-moe"
+TINY_MOE_I2V_VARIANT = "wan-tiny-moe-i2v"
+TINY_TI2V_LABEL = ("wan-tiny-ti2v (stand-in: Wan 2.2 TI2V layout at tiny size, random weights, noise-like output; "
+                   "not Wan2.2 TI2V-5B)")
+TINY_MOE_LABEL = ("wan-tiny-moe (stand-in: two tiny experts switched at a boundary, random weights, noise-like "
+                  "output; not Wan2.2 T2V-A14B)")
+TINY_MOE_I2V_LABEL = ("wan-tiny-moe-i2v (stand-in: two tiny experts switched at a boundary, random weights, "
+                      "noise-like output; not Wan2.2 I2V-A14B)")
 TINY_TRANSFORMER: dict[str, Any] = dict(
     patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
     text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
@@ -34,6 +49,14 @@ TINY_LARGE_TRANSFORMER = {**TINY_TRANSFORMER, "num_attention_heads": 4, "ffn_dim
 # I2V: 16 noise + 4 mask + 16 image-latent channels in; the CLIP image embedding goes through image_dim
 # and the added key/value projections (as in Wan2.1-I2V-14B, at tiny size).
 TINY_I2V_TRANSFORMER = {**TINY_TRANSFORMER, "in_channels": 36, "image_dim": 16, "added_kv_proj_dim": 24}
+TINY_TI2V_TRANSFORMER = {**TINY_TRANSFORMER, "in_channels": 48, "out_channels": 48}
+TINY_MOE_I2V_TRANSFORMER = {**TINY_TRANSFORMER, "in_channels": 36}  # no image_dim: A14B has no CLIP branch
+# The 2.2 VAE's layout (governance.variants.VAE_WAN22) at tiny width: z 48, residual blocks, 12 = 3x2x2 input.
+TINY_VAE_22: dict[str, Any] = dict(
+    base_dim=8, decoder_base_dim=12, z_dim=48, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+    temperal_downsample=[False, True, True], is_residual=True, in_channels=12, out_channels=12, patch_size=2,
+    scale_factor_temporal=4, scale_factor_spatial=16, latents_mean=[0.0] * 48, latents_std=[1.0] * 48,
+)
 TINY_CLIP = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
                  image_size=32, patch_size=8, projection_dim=16)
 
@@ -65,7 +88,8 @@ def clip_image_processor(side: int):
     return processor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
 
 
-def _components(seed: int, transformer_config: dict[str, Any]) -> dict[str, Any]:
+def _components(seed: int, transformer_config: dict[str, Any], vae_config: dict[str, Any] | None = None,
+                transformer_2: bool = False) -> dict[str, Any]:
     torch, diffusers, transformers = heavy.torch(), heavy.diffusers(), heavy.transformers()
     tokenizer = byte_level_tokenizer()
     torch.manual_seed(seed)
@@ -77,13 +101,16 @@ def _components(seed: int, transformer_config: dict[str, Any]) -> dict[str, Any]
         )
     )
     torch.manual_seed(seed + 1)
-    vae = diffusers.AutoencoderKLWan(
-        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
-    )
+    vae = diffusers.AutoencoderKLWan(**(vae_config or dict(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])))
     torch.manual_seed(seed + 2)
     transformer = diffusers.WanTransformer3DModel(**transformer_config)
-    return dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
-                scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0), transformer=transformer)
+    parts = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
+                 scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0), transformer=transformer)
+    if transformer_2:
+        torch.manual_seed(seed + 4)  # the low-noise expert: same architecture, its own weights
+        parts["transformer_2"] = diffusers.WanTransformer3DModel(**transformer_config)
+    return parts
 
 
 def _save(pipe: Any, dest: Path, label: str, seed: int) -> Path:
@@ -123,21 +150,56 @@ def build_tiny_i2v_model(dest: Path, seed: int = 0) -> Path:
     return _save(pipe, dest, TINY_I2V_LABEL, seed)
 
 
+def build_tiny_ti2v_model(dest: Path, seed: int = 0) -> Path:
+    """Build `wan-tiny-ti2v` (a WanPipeline with the 2.2 VAE layout and ``expand_timesteps``, as TI2V-5B is
+    published; it runs image-to-video as a WanImageToVideoPipeline over the same components). Offline."""
+    if (dest / "model_index.json").exists():
+        return dest
+    quiet()
+    pipe = heavy.diffusers().WanPipeline(**_components(seed, TINY_TI2V_TRANSFORMER, TINY_VAE_22), expand_timesteps=True)
+    return _save(pipe, dest, TINY_TI2V_LABEL, seed)
+
+
+def build_tiny_moe_model(dest: Path, seed: int = 0) -> Path:
+    """Build `wan-tiny-moe` (a WanPipeline with two experts and T2V-A14B's ``boundary_ratio``). Offline."""
+    if (dest / "model_index.json").exists():
+        return dest
+    quiet()
+    pipe = heavy.diffusers().WanPipeline(**_components(seed, TINY_TRANSFORMER, transformer_2=True),
+                                         boundary_ratio=PRESETS[TINY_MOE_VARIANT].boundary_ratio)
+    return _save(pipe, dest, TINY_MOE_LABEL, seed)
+
+
+def build_tiny_moe_i2v_model(dest: Path, seed: int = 0) -> Path:
+    """Build `wan-tiny-moe-i2v` (a WanImageToVideoPipeline with two experts, no image encoder, I2V-A14B's
+    ``boundary_ratio``). Offline."""
+    if (dest / "model_index.json").exists():
+        return dest
+    quiet()
+    pipe = heavy.diffusers().WanImageToVideoPipeline(**_components(seed, TINY_MOE_I2V_TRANSFORMER, transformer_2=True),
+                                                     boundary_ratio=PRESETS[TINY_MOE_I2V_VARIANT].boundary_ratio)
+    return _save(pipe, dest, TINY_MOE_I2V_LABEL, seed)
+
+
 BUILDERS = {TINY_VARIANT: build_tiny_model, TINY_I2V_VARIANT: build_tiny_i2v_model,
-            TINY_LARGE_VARIANT: build_tiny_large_model}
-LABELS = {TINY_VARIANT: TINY_LABEL, TINY_I2V_VARIANT: TINY_I2V_LABEL, TINY_LARGE_VARIANT: TINY_LARGE_LABEL}
+            TINY_LARGE_VARIANT: build_tiny_large_model, TINY_TI2V_VARIANT: build_tiny_ti2v_model,
+            TINY_MOE_VARIANT: build_tiny_moe_model, TINY_MOE_I2V_VARIANT: build_tiny_moe_i2v_model}
+LABELS = {TINY_VARIANT: TINY_LABEL, TINY_I2V_VARIANT: TINY_I2V_LABEL, TINY_LARGE_VARIANT: TINY_LARGE_LABEL,
+          TINY_TI2V_VARIANT: TINY_TI2V_LABEL, TINY_MOE_VARIANT: TINY_MOE_LABEL, TINY_MOE_I2V_VARIANT: TINY_MOE_I2V_LABEL}
 
 
-def build_tiny_lora(model_folder: Path, dest: Path, seed: int = 0, rank: int = 4) -> Path:
+def build_tiny_lora(model_folder: Path, dest: Path, seed: int = 0, rank: int = 4,
+                    expert: str = "transformer") -> Path:
     """A LoRA for a tiny stand-in's transformer, made with peft and saved in diffusers' format (tests, demos).
 
     Its weights are random (``init_lora_weights=False``), so that loading it visibly changes the clips.
+    ``expert="transformer_2"``: made on the low-noise expert of a two-expert stand-in (`wan-tiny-moe`).
     """
     diffusers, peft = heavy.diffusers(), heavy.peft()
     if (dest / "pytorch_lora_weights.safetensors").exists():
         return dest
     quiet()
-    transformer = diffusers.WanTransformer3DModel.from_pretrained(model_folder, subfolder="transformer", local_files_only=True)
+    transformer = diffusers.WanTransformer3DModel.from_pretrained(model_folder, subfolder=expert, local_files_only=True)
     heavy.torch().manual_seed(seed)
     transformer.add_adapter(peft.LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
                                        target_modules=["to_q", "to_k", "to_v", "to_out.0"]))

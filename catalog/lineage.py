@@ -79,6 +79,7 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
                     "batch", "idempotency_key", "started_at", "finished_at"),
         "lora": job.params.get("lora"),  # brand LoRA: path, scale, sha256 (None if the campaign named none)
         "conditioning_image": job.params.get("image"),  # I2V: path, sha256
+        "experts": _experts(job),  # Wan 2.2 A14B: each expert's weights, the boundary, the steps each ran
         "model_version": _row(session.get(ModelVersion, job.model_version_id),
                               "registry_name", "version", "variant", "source", "weights_sha256", "stand_in"),
         "prompt_item": _row(item, "id", "item_key", "prompt", "negative_prompt", "locale", "source_row"),
@@ -89,6 +90,18 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
         "review": [_row(d, "decision", "reason", "reviewer", "created_at") for d in decisions],
         "run": _row(run, "id", "flow", "prefect_flow_run_id", "mlflow_run_id") if run else None,
     }
+
+
+def _experts(job: GenerationJob) -> dict[str, Any] | None:
+    """Both experts' weight digests (as registered) and the boundary planned; what the run used (the
+    boundary in the loaded pipeline, the steps on each side of it) once the job has run."""
+    planned, used = job.params.get("experts"), (job.batch or {}).get("experts")
+    if not planned and not used:
+        return None
+    return {"weights_sha256": planned or {}, "boundary_ratio": (used or {}).get("boundary_ratio",
+                                                                          job.params.get("boundary_ratio")),
+            "guidance": job.params.get("guidance"), "guidance_2": job.params.get("guidance_2"),
+            "steps": (used or {}).get("steps")}
 
 
 def model_assets(session: Session, registry_name: str, version: int) -> dict[str, Any]:

@@ -87,13 +87,23 @@ def print_lineage(c: dict) -> None:
     job = node.add(f"job  {fmt(c['job'], ('id', 'seed', 'status', 'attempts', 'device', 'dtype', 'memory_policy'))}"
                    f"  params={c['job']['params']}")
     if c.get("lora"):
-        job.add(f"brand LoRA  {c['lora']['path']}  scale={c['lora']['scale']}  sha256={c['lora']['sha256'][:16]}…")
+        job.add(f"brand LoRA  {c['lora']['path']}  scale={c['lora']['scale']}  sha256={c['lora']['sha256'][:16]}…"
+                + (f"  (high noise; low noise: {c['lora']['low_noise_path']}  "
+                   f"sha256={c['lora']['low_noise_sha256'][:16]}…)" if c['lora'].get("low_noise_path") else ""))
     if c.get("conditioning_image"):
         job.add(f"conditioning image  {c['conditioning_image']['path']}  "
                 f"sha256={c['conditioning_image']['sha256'][:16]}…")
     mv = c["model_version"]
-    job.add(f"model  {mv['registry_name']}/{mv['version']}  variant={mv['variant']}"
-            f"{'  (stand-in: random weights)' if mv['stand_in'] else ''}  weights={mv['weights_sha256'][:16]}…")
+    model = job.add(f"model  {mv['registry_name']}/{mv['version']}  variant={mv['variant']}"
+                    f"{'  (stand-in: random weights)' if mv['stand_in'] else ''}  weights={mv['weights_sha256'][:16]}…")
+    if c.get("experts"):
+        e = c["experts"]
+        steps = e.get("steps") or {}
+        model.add(f"experts  boundary_ratio={e['boundary_ratio']}")
+        for name, noise, guidance in (("transformer", "high noise", e.get("guidance")),
+                                      ("transformer_2", "low noise", e.get("guidance_2"))):
+            model.add(f"{name} ({noise})  weights={e['weights_sha256'].get(name, 'not recorded')}  "
+                      f"guidance={guidance}  steps={steps.get(name, 'not run yet')}")
     item = job.add(f"prompt item  {c['prompt_item']['item_key']} (row {c['prompt_item']['source_row']}): "
                    f"{c['prompt_item']['prompt']!r}")
     item.add(f"brief  {c['brief']['path']}  sha256={c['brief']['sha256']}  campaign={c['campaign']['name']}")

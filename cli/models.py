@@ -53,7 +53,7 @@ def models_list(
 @guard
 def models_register(
     variant: Annotated[str, typer.Argument(help="Wan variant (see `wanflow models presets`), or a stand-in: "
-                                                "wan-tiny, wan-tiny-large, wan-tiny-i2v.")],
+                                                "wan-tiny, wan-tiny-large, wan-tiny-i2v, wan-tiny-ti2v, wan-tiny-moe, wan-tiny-moe-i2v.")],
     source: Annotated[Optional[str], typer.Option(help="Diffusers folder or hub id in the local HF cache. "
                                                        "Stand-ins: omit to build it under WANFLOW_HOME/models.")] = None,
     revision: Annotated[Optional[str], typer.Option(help="Hub revision (commit, tag or branch) of a hub id.")] = None,
@@ -71,7 +71,7 @@ def models_register(
         preset = preset_for(variant)
     except UnknownVariant as e:
         raise InputError([f"variant: {e}"]) from None
-    name = name or {"t2v": "wan-t2v", "i2v": "wan-i2v"}[preset.task]
+    name = name or {"t2v": "wan-t2v", "i2v": "wan-i2v", "ti2v": "wan-t2v"}[preset.task]  # TI2V: either name
     registry = registry_for(cfg)
     registry.ensure_bootstrap(name)  # a fresh store gets its stand-in champion first
     if source is None:

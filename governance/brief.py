@@ -391,6 +391,8 @@ def load_brief(path: Path, brands_dir: Path | None = None,
     items, rejected = _apply_policy(specs, brand)
     extra = "".join(f"\n{s.key}:{s.image_sha256}" for s in specs if s.image_sha256) + (f"\nlora:{lora.sha256}:{lora.scale}"
                                                                                      if lora else "")
+    if lora and lora.low_noise_sha256:
+        extra += f"\nlora_low_noise:{lora.low_noise_sha256}"
     return ValidBrief(path=path, sha256=hashlib.sha256(raw + csv_bytes + extra.encode()).hexdigest(),
                  campaign=top["campaign"], brand=brand, model_ref=top["model"], items=items, rejected=rejected,
                  lora=lora, canary=top.get("canary") or 0.0, canary_model=canary_model)

@@ -73,11 +73,17 @@ class Rejection:
 
 @dataclass(frozen=True)
 class LoraSpec:
-    """A brand LoRA named by the brief: a diffusers-format LoRA safetensors file, its scale and digest."""
+    """A brand LoRA named by the brief: a diffusers-format LoRA safetensors file, its scale and digest.
+
+    For a Wan 2.2 A14B model (two experts) ``path`` goes onto the high-noise expert and ``low_noise_path`` onto
+    the low-noise one; without ``low_noise_path`` the one file goes onto both (as the community trainers emit).
+    """
 
     path: str
     scale: float
     sha256: str
+    low_noise_path: str | None = None
+    low_noise_sha256: str | None = None
 
 
 @dataclass(frozen=True)

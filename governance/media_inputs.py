@@ -85,15 +85,17 @@ def lora_problem(path: Path) -> tuple[Path | None, str | None]:
 
 
 def check_lora(raw: Any, brief_path: Path, lines: dict, problems: list[Problem]) -> LoraSpec | None:
-    """``lora: {path: …, scale: …}`` at the top of a brief → a LoraSpec, or problems."""
+    """``lora: {path: …, scale: …}`` at the top of a brief → a LoraSpec, or problems. A Wan 2.2 A14B LoRA pair:
+    ``path`` (the high-noise file) and ``low_noise_path``."""
 
     if raw is None:
         return None
     file = str(brief_path)
     line = lines.get(("lora",), 1)
-    unknown = sorted(set(raw) - {"path", "scale"})
+    unknown = sorted(set(raw) - {"path", "scale", "low_noise_path"})
     if unknown:
-        problems.append(Problem(file, line, "lora", f"unknown key(s) {', '.join(map(repr, unknown))} (allowed: path, scale)"))
+        problems.append(Problem(file, line, "lora", f"unknown key(s) {', '.join(map(repr, unknown))} "
+                                                    "(allowed: path, scale, low_noise_path)"))
     scale = raw.get("scale", 1.0)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
             or not 0 < scale <= MAX_LORA_SCALE:
@@ -107,4 +109,16 @@ def check_lora(raw: Any, brief_path: Path, lines: dict, problems: list[Problem])
     if why:
         problems.append(Problem(file, lines.get(("lora", "path"), line), "lora.path", why))
         return None
-    return LoraSpec(path=str(found), scale=float(scale), sha256=sha256_file(found)) if scale is not None else None
+    low = None
+    if raw.get("low_noise_path") is not None:
+        if not isinstance(raw["low_noise_path"], str) or not raw["low_noise_path"].strip():
+            why = "low_noise_path must name the low-noise expert's LoRA .safetensors file"
+        else:
+            low, why = lora_problem((brief_path.parent / raw["low_noise_path"]).resolve())
+        if why:
+            problems.append(Problem(file, lines.get(("lora", "low_noise_path"), line), "lora.low_noise_path", why))
+            return None
+    if scale is None:
+        return None
+    return LoraSpec(path=str(found), scale=float(scale), sha256=sha256_file(found),
+                    low_noise_path=str(low) if low else None, low_noise_sha256=sha256_file(low) if low else None)

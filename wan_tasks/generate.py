@@ -41,18 +41,21 @@ def request(job: GenerationJob, item: PromptItem) -> GenerationParams:
     return GenerationParams(
         prompt=item.prompt, negative_prompt=p.get("negative_prompt", item.negative_prompt), width=p["width"],
         height=p["height"], num_frames=p["num_frames"], steps=p["steps"], guidance=p["guidance"], seed=job.seed,
-        image=p["image"]["path"] if p.get("image") else None, flow_shift=p.get("flow_shift"))
+        image=p["image"]["path"] if p.get("image") else None, flow_shift=p.get("flow_shift"),
+        guidance_2=p.get("guidance_2"))
 
 
 def lora_of(job: GenerationJob) -> Lora | None:
     lo = job.params.get("lora")
-    return Lora(path=lo["path"], scale=lo["scale"], sha256=lo["sha256"]) if lo else None
+    return Lora(path=lo["path"], scale=lo["scale"], sha256=lo["sha256"], low_noise_path=lo.get("low_noise_path"),
+                low_noise_sha256=lo.get("low_noise_sha256")) if lo else None
 
 
 def verify_inputs(job: GenerationJob) -> None:
     """The image and LoRA must be the bytes that were planned (their sha256 is part of the job's key)."""
-    for name in ("image", "lora"):
-        ref = job.params.get(name)
+    lora = job.params.get("lora") or {}
+    low = {"path": lora["low_noise_path"], "sha256": lora["low_noise_sha256"]} if lora.get("low_noise_path") else None
+    for name, ref in (("image", job.params.get("image")), ("lora", lora), ("lora (low noise)", low)):
         if ref and (not Path(ref["path"]).is_file() or sha256_file(Path(ref["path"])) != ref["sha256"]):
             raise InputChanged(f"{name}: {ref['path']} is missing or changed since the job was planned "
                                f"(expected sha256 {ref['sha256'][:12]}…)")
@@ -61,8 +64,9 @@ def verify_inputs(job: GenerationJob) -> None:
 def batch_key(job: GenerationJob) -> tuple:
     p = job.params
     return (job.model_version_id, p["width"], p["height"], p["num_frames"], p["steps"], p["guidance"],
-            p.get("flow_shift"), (p.get("image") or {}).get("sha256"),
-            (p.get("lora") or {}).get("sha256"), (p.get("lora") or {}).get("scale"))
+            p.get("flow_shift"), p.get("guidance_2"), (p.get("image") or {}).get("sha256"),
+            (p.get("lora") or {}).get("sha256"), (p.get("lora") or {}).get("scale"),
+            (p.get("lora") or {}).get("low_noise_sha256"))
 
 
 def _done(s: Any, job: GenerationJob) -> int | None:
@@ -226,6 +230,8 @@ def _store(engine: Engine, job_id: int, index: int, batch_ids: list[int], made: 
         job.batch = {"job_ids": batch_ids, "index": index, "size": n, "policy_start": made["start"],
                      "policy_attempts": made["attempts"],
                      "software": {p: version(p) for p in ("torch", "diffusers", "transformers")}}
+        if "experts" in result.details:  # Wan 2.2 A14B: the boundary used and how many steps each expert ran
+            job.batch["experts"] = result.details["experts"]
         asset = s.scalar(select(Asset).where(Asset.job_id == job_id, Asset.kind == AssetKind.raw_clip))
         if asset is None:
             asset = Asset(kind=AssetKind.raw_clip, job_id=job_id)

@@ -5,7 +5,9 @@ an idempotency key over everything that determines its clip, so re-planning find
 
 A job's params carry what its Wan variant's preset adds: the negative prompt Wan recommends when the
 item gives none, the flow shift for the resolution, and any size warning; an I2V job carries its
-conditioning image and a campaign's brand LoRA its path, scale and sha256 (lineage shows both).
+conditioning image and a campaign's brand LoRA its path, scale and sha256 (lineage shows both). A Wan 2.2
+A14B job carries the low-noise expert's guidance (``guidance_2``, the preset's: the item's ``guidance`` is the
+high-noise expert's), the boundary, and each expert's weight digest as the registry recorded it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def _item_params(spec: ItemSpec, lora: LoraSpec | None = None) -> dict:
         out["image"] = {"path": spec.image, "sha256": spec.image_sha256}
     if lora:
         out["lora"] = {"path": lora.path, "scale": lora.scale, "sha256": lora.sha256}
+        if lora.low_noise_path:  # Wan 2.2 A14B: the low-noise expert's own file
+            out["lora"] |= {"low_noise_path": lora.low_noise_path, "low_noise_sha256": lora.low_noise_sha256}
     return out
 
 
@@ -171,6 +175,8 @@ def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, mo
     for extra in ("image", "lora"):
         if item.params.get(extra):
             payload[extra] = item.params[extra]["sha256"] + (f"@{item.params[extra]['scale']}" if extra == "lora" else "")
+    if (item.params.get("lora") or {}).get("low_noise_sha256"):
+        payload["lora_low_noise"] = item.params["lora"]["low_noise_sha256"]
     effective = _negative_prompt(item, model)
     if effective != item.negative_prompt:
         payload["negative_prompt_effective"] = effective
@@ -230,6 +236,11 @@ def job_params(item: PromptItem, model: ResolvedModel) -> dict:
             raise ModelRefError(f"item {item.item_key!r}: {size.error}")
         if size.warning:
             params["warnings"] = [size.warning]
+        if preset.moe:
+            params["guidance_2"] = preset.guidance_2
+            params["boundary_ratio"] = (model.experts or {}).get("boundary_ratio", preset.boundary_ratio)
+    if model.experts:
+        params["experts"] = {k: model.experts[k] for k in ("transformer", "transformer_2")}
     for extra in ("image", "lora"):
         if item.params.get(extra):
             params[extra] = dict(item.params[extra])
