@@ -10,7 +10,6 @@ which detector produced a result: package, version and the sha256 of each weight
 
 from __future__ import annotations
 
-import hashlib
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -18,23 +17,16 @@ from typing import Any
 import numpy as np
 
 from core import heavy
+from core.files import sha256_file
 
 NUDENET_SIDE = 320  # the bundled model's input size
 OCR_DET_SIDE = 480  # the text detector's input: short side scaled up to at least this (832x480 stays as it is)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def judge_of(package: str, weights: list[Path]) -> dict[str, Any]:
     """What a detector's results record about it: package, version, weight files and their sha256."""
     return {"detector": package, "version": version(package),
-            "weights": {p.name: _sha256(p) for p in weights}}
+            "weights": {p.name: sha256_file(p) for p in weights}}
 
 
 def _frac_box(x0: float, y0: float, x1: float, y1: float, w: int, h: int) -> list[float]:
