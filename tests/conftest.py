@@ -22,6 +22,28 @@ PG_ADMIN = os.environ.get("WANFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:54
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
+# One small campaign that publishes fast (2 clips x 2 renditions + poster + preview), for the tests that kill
+# `wanflow run` / `wanflow publish` processes (tests/test_publish_manifest.py, tests/test_temp_files.py).
+SMALL_PRESETS = """video:
+  - {name: square-small, aspect: "1:1", width: 128, height: 128, fps: 24, x264_preset: veryfast}
+  - {name: square-tiny, aspect: "1:1", width: 64, height: 64, fps: 30, x264_preset: veryfast}
+preview: {width: 64, fps: 8, seconds: 1}
+"""
+SMALL_DELIVERABLES = {f"shoe-v{v}-{name}" for v in (0, 1)
+                      for name in ("square-small.mp4", "square-tiny.mp4", "poster.jpg", "preview.webp")}
+
+
+def small_brief(campaign: str) -> str:
+    """The small campaign's brief (the example brand, the bootstrapped model), under ``campaign``."""
+    return f"""campaign: {campaign}
+brand: acme
+model: wan-t2v@champion
+defaults: {{num_frames: 5, width: 32, height: 32, variants: 2, formats: ["1:1"], steps: 2, seed: 5}}
+items:
+  - id: shoe
+    prompt: "A red sneaker on a white floor"
+"""
+
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_api():

@@ -18,23 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, SMALL_DELIVERABLES, SMALL_PRESETS, small_brief
 
-BRIEF = """campaign: manifest-test
-brand: acme
-model: wan-t2v@champion
-defaults: {num_frames: 5, width: 32, height: 32, variants: 2, formats: ["1:1"], steps: 2, seed: 5}
-items:
-  - id: shoe
-    prompt: "A red sneaker on a white floor"
-"""
-PRESETS = """video:
-  - {name: square-small, aspect: "1:1", width: 128, height: 128, fps: 24, x264_preset: veryfast}
-  - {name: square-tiny, aspect: "1:1", width: 64, height: 64, fps: 30, x264_preset: veryfast}
-preview: {width: 64, fps: 8, seconds: 1}
-"""
-EXPECTED = {f"shoe-v{v}-{name}" for v in (0, 1)
-            for name in ("square-small.mp4", "square-tiny.mp4", "poster.jpg", "preview.webp")}
+BRIEF = small_brief("manifest-test")
+PRESETS = SMALL_PRESETS
+EXPECTED = SMALL_DELIVERABLES
 
 
 @pytest.fixture
