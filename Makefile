@@ -9,9 +9,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test bench browser clean
+.PHONY: setup demo test bench browser locales clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed locales
+
+# The message catalogs (core/locale/*/LC_MESSAGES/messages.po, committed) compiled to .mo (build outputs).
+locales: $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -d core/locale -D messages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
