@@ -31,9 +31,12 @@ test: setup browser
 	$(BIN)/lint-imports   # the layers (docs/architecture.md): a wrong import fails before any test runs
 	$(BIN)/python -m pytest
 
-# The dashboard's browser test drives Debian's chromium through Playwright (which cannot download its own here).
+# The dashboard's browser test drives Debian's chromium through Playwright (which cannot download its own here);
+# chromium draws the Japanese pages with Debian's IPAexGothic (the label and the reports need no system font:
+# theirs ships in the japanize-matplotlib wheel, adapters/fonts.py).
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+	@fc-list :lang=ja | grep -q . || (apt-get update -qq && apt-get install -y -qq fonts-ipaexfont-gothic)
 
 bench: setup
 	$(BIN)/python bench/campaign.py --clips 20

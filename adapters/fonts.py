@@ -1,7 +1,7 @@
 """The fonts wanflow draws text with, found without configuration: Latin from DejaVu Sans (Debian's
 ``fonts-dejavu-core``, else the copy inside matplotlib), Japanese from IPAexGothic (inside the
-``japanize-matplotlib`` wheel, a main dependency, so every install has it), else Debian's ``fonts-noto-cjk``
-when installed. Used for the visible AI label of renditions and for the Japanese text of the reports' plots.
+``japanize-matplotlib`` wheel, a main dependency, so every install has it), else Debian's
+``fonts-ipaexfont-gothic`` or ``fonts-noto-cjk`` when installed. Used for the visible AI label of renditions and for the Japanese text of the reports' plots.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 
 SYSTEM_LATIN = (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),)
-SYSTEM_CJK = (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+SYSTEM_CJK = (Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"),
+              Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
               Path("/usr/share/fonts/opentype/noto/NotoSansCJKjp-Regular.otf"),
               Path("/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc"))
 
