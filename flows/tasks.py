@@ -152,7 +152,8 @@ def write_qc_report(settings: Settings, campaign: str, brand: str, run_id: int |
     with session_scope(catalog_of(settings)) as s:
         validation = s.get(QcValidation, validation_id) if validation_id else None
         clips = qc_report.clips(s, campaign)
-        write_text_atomic(dest, qc_report.render(campaign, clips, validation, brand, run_id))
+        write_text_atomic(dest, qc_report.render(campaign, clips, validation, brand, run_id, settings.locale,
+                                                 settings.timezone))
     outcomes = {o: sum(c.outcome == o for c in clips) for o in ("pass", "needs_review", "block")}
     return {"path": str(dest), "outcomes": outcomes}
 
