@@ -1,5 +1,6 @@
 # Two commands, each doing its own set-up from a fresh clone:
 #   make demo   — the example campaign end to end (validate → catalog → generate → QC → review → publish)
+#   (setup also compiles the message catalogs: core/locale/*/LC_MESSAGES/messages.po → .mo)
 #   make test   — the layering contracts (import-linter), then the test suite (SQLite and PostgreSQL;
 #                 PostgreSQL at 127.0.0.1:5432 unless WANFLOW_TEST_PG)
 # torch is installed first and pinned: a CPU build exists for 2.13.0; any other spec pulls gigabytes of CUDA.
