@@ -31,3 +31,26 @@ def test_qc_report_in_japanese_with_japanese_text_in_its_plots(tmp_path):
         assert words in html, words
     english = qc_report.render("spring", [clip], None, "acme", 3)
     assert "QC report — campaign <code>spring</code>" in english and "UTC" in english
+
+
+def test_rollout_report_in_japanese():
+    from adapters import rollout_report
+
+    ev = {"id": 7, "model": "wan-t2v", "champion_version": 1, "challenger_version": 2, "passed": True,
+          "labels": {"champion": "wan-tiny", "challenger": "wan-tiny-2"}, "golden_path": "golden.yaml",
+          "golden_sha256": "ab" * 32, "policy_path": "policy.yaml",
+          "gates": [{"gate": "qc_pass_rate", "value": 0.9, "op": ">=", "threshold": 0.8, "status": "pass",
+                     "reason": ""}],
+          "metrics": {"champion": {"qc_pass_rate": 0.85}, "challenger": {"qc_pass_rate": 0.9},
+                      "preference": {"win_rate": 0.6, "ci_low": 0.4, "ci_high": 0.8, "wins": 6, "losses": 4,
+                                     "ties": 1}}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = rollout_report.plots(ev["metrics"], ev["metrics"]["preference"], "ja")
+    assert set(images) == {"metrics.png", "preference.png"}
+    assert not [w for w in caught if "missing from font" in str(w.message)], [str(w.message) for w in caught]
+    html = rollout_report.render(ev, images, [], "ja")
+    for words in ("ロールアウト評価 7：wan-t2v 1（チャンピオン）対 2（チャレンジャー）", "判定：すべてのゲートに合格",
+                  "決着のついた 10 票中 6 票でチャレンジャーが選ばれました（60.0%、95 % 信頼区間 40.0%–80.0%）", "<b>合格</b>"):
+        assert words in html, words
+    assert "Rollout evaluation 7" in rollout_report.render(ev, images, [])
