@@ -140,3 +140,17 @@ def test_a_japanese_rejection_and_the_409_in_japanese_codes_unchanged(dash):
     assert page.status_code == 409
     assert "他の人が先に判定しました。" in page.text and f"クリップ #{ids[0]} はすでに判定済みです" in page.text
     assert "現在の状態：却下" in page.text
+
+
+def test_users_set_locale_command(tmp_path):
+    from test_review_audit import _wanflow
+
+    url, home = f"sqlite:///{tmp_path / 'catalog.db'}", tmp_path / "home"
+    assert _wanflow("users", "add", "yuki", "--role", "reviewer", home=home, url=url,
+                    WANFLOW_PASSWORD="x" * 12).returncode == 0
+    r = _wanflow("users", "set-locale", "yuki", "ja", home=home, url=url)
+    assert r.returncode == 0 and "dashboard language ja" in r.stdout, r.stdout + r.stderr
+    r = _wanflow("users", "set-locale", "yuki", "fr", home=home, url=url)
+    assert r.returncode == 2 and "not one of en, ja" in r.stderr and "Traceback" not in r.stderr
+    r = _wanflow("users", "list", home=home, url=url)
+    assert r.returncode == 0 and "yuki" in r.stdout and " ja " in r.stdout, r.stdout
