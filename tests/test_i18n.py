@@ -80,7 +80,7 @@ def test_negotiation_and_formats():
 def dash(settings):
     from dashboard import create_app
 
-    ids = seed_campaign(settings, name="春の新作キャンペーン", items=("桜 並木", "hero"),
+    ids = seed_campaign(settings, name="春の新作キャンペーン", items=("桜 並木",),
                         prompt="桜並木の下を赤いスニーカーで歩く若い女性、春の朝")
     make_users(settings, yuki=Role.reviewer, rob=Role.reviewer, alex=Role.approver)
     return create_app(settings), settings, ids
