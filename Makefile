@@ -1,5 +1,6 @@
 # Two commands, each doing its own set-up from a fresh clone:
 #   make demo   — the example campaign end to end (validate → catalog → generate → QC → review → publish)
+#   (setup also compiles the message catalogs: core/locale/*/LC_MESSAGES/messages.po → .mo)
 #   make test   — the layering contracts (import-linter), then the test suite (SQLite and PostgreSQL;
 #                 PostgreSQL at 127.0.0.1:5432 unless WANFLOW_TEST_PG)
 # torch is installed first and pinned: a CPU build exists for 2.13.0; any other spec pulls gigabytes of CUDA.
@@ -9,9 +10,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test bench browser clean
+.PHONY: setup demo test bench browser locales clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed locales
+
+# The message catalogs (core/locale/*/LC_MESSAGES/messages.po, committed) compiled to .mo (build outputs).
+locales: $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -d core/locale -D messages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +32,12 @@ test: setup browser
 	$(BIN)/lint-imports   # the layers (docs/architecture.md): a wrong import fails before any test runs
 	$(BIN)/python -m pytest
 
-# The dashboard's browser test drives Debian's chromium through Playwright (which cannot download its own here).
+# The dashboard's browser test drives Debian's chromium through Playwright (which cannot download its own here);
+# chromium draws the Japanese pages with Debian's IPAexGothic (the label and the reports need no system font:
+# theirs ships in the japanize-matplotlib wheel, adapters/fonts.py).
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+	@fc-list :lang=ja | grep -q . || (apt-get update -qq && apt-get install -y -qq fonts-ipaexfont-gothic)
 
 bench: setup
 	$(BIN)/python bench/campaign.py --clips 20

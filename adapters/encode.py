@@ -19,33 +19,45 @@ from pathlib import Path
 import ffmpeg
 from PIL import Image, ImageDraw, ImageFont
 
-from adapters import media
+from adapters import fonts, media
 from adapters.media import MediaError, MediaInfo
 from core.files import temp_path_for
 from governance.delivery import AiLabel, DeliveryPolicy
 from governance.renditions import PosterPreset, PreviewPreset, VideoPreset, rendition_frames
 
-DEFAULT_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 _MISSING = "\U0010fffd"  # a private-use code point no font draws: its mask is the font's "missing glyph"
 
 
 @dataclass(frozen=True)
 class LabelInfo:
-    """What was drawn: the text, its locale, the font, and why a fallback was used (if it was)."""
+    """What was drawn: the text, its locale, the font (file, family), and why a fallback was used (if it was)."""
 
     text: str
     locale: str
-    font: str
+    font: str  # the font file
     note: str | None = None
+    font_family: str | None = None  # its family and style, e.g. "IPAexGothic Regular"
 
 
 @lru_cache(maxsize=32)
-def _font(path: str | None, size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, str]:
-    for candidate in ([path] if path else list(DEFAULT_FONTS)):
-        if Path(candidate).is_file():
-            return ImageFont.truetype(candidate, size), candidate
+def _load(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+def _font(path: str | None, size: int, text: str) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, str]:
+    """The brand's font if it names one; else the first installed font that draws every character of ``text``
+    (DejaVu Sans for Latin, IPAexGothic or Noto CJK for Japanese: adapters/fonts.py), else the first one."""
     if path:
-        raise MediaError(path, "label font file not found (brand delivery.ai_label.font)")
+        if not Path(path).is_file():
+            raise MediaError(path, "label font file not found (brand delivery.ai_label.font)")
+        return _load(path, size), path
+    candidates = [str(p) for p in fonts.label_fonts()]
+    for candidate in candidates:
+        font = _load(candidate, size)
+        if _draws(font, text):
+            return font, candidate
+    if candidates:
+        return _load(candidates[0], size), candidates[0]
     return ImageFont.load_default(size), "Pillow default font"
 
 
@@ -66,17 +78,19 @@ def label_image(label: AiLabel, locale: str, height: int) -> tuple[Image.Image, 
     Falls back to the ``en`` text, with a note saying why, when the font cannot draw the locale's text.
     """
     px = max(8, round(label.size * height))
-    font, font_name = _font(label.font, px)
     text, used = label.text_for(locale)
+    font, font_name = _font(label.font, px, text)
     note = None
     if not _draws(font, text):
         note = f"font {Path(font_name).name} has no glyphs for the {used} text {text!r}; drew the en text"
         text, used = label.text["en"], "en"
+        font, font_name = _font(label.font, px, text)
     left, top, right, bottom = font.getbbox(text)
     pad = max(2, round(px * 0.35))
     img = Image.new("RGBA", (right - left + 2 * pad, bottom - top + 2 * pad), (0, 0, 0, 150))
     ImageDraw.Draw(img).text((pad - left, pad - top), text, font=font, fill=(255, 255, 255, 255))
-    return img, LabelInfo(text=text, locale=used, font=font_name, note=note)
+    family = " ".join(font.getname()) if isinstance(font, ImageFont.FreeTypeFont) else font_name
+    return img, LabelInfo(text=text, locale=used, font=font_name, note=note, font_family=family)
 
 
 def _label_xy(position: str, margin: int) -> tuple[str, str]:

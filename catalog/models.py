@@ -328,6 +328,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locale: Mapped[str | None] = mapped_column(String(16), default=None)  # None: the browser's, else WANFLOW_LOCALE
 
 
 class WebSession(Base):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -147,6 +148,9 @@ def campaign_demo(brief: Annotated[Path, typer.Option(help="Brief to run.")] = E
     console.print(f"published files : {published['delivery_dir']}  ({published['publications']} files, "
                   f"{published['failed_files']} failed)")
     console.print(f"manifest        : {published['manifest']}")
+    labels = Counter((f.get("ai_label"), f.get("ai_label_font")) for f in manifest["files"] if f.get("ai_label"))
+    console.print("AI labels       : " + ("; ".join(f"{n} file(s) labelled {text!r} ({font})"
+                                               for (text, font), n in sorted(labels.items())) or "none"))
     signer = (f"the DEVELOPMENT CA in {cfg.dev_ca_dir}" if cfg.c2pa_key.is_relative_to(cfg.dev_ca_dir)
               else str(cfg.c2pa_cert_chain))
     console.print(f"C2PA            : signed with {signer} — check a file with "

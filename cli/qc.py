@@ -17,10 +17,16 @@ from typing import Annotated, Optional
 import click
 import typer
 from rich.table import Table
+from sqlalchemy import select
 from typer.core import TyperGroup
 
+from adapters import qc_report
 from adapters.qc_models import Models
+from catalog.db import session_scope
+from catalog.models import Campaign, QcValidation
 from cli.context import InputError, brand_profile, catalog, console, guard, settings
+from core.files import safe_file_name
+from core.i18n import LocaleError, check_locale
 from governance.qc import Expected
 from governance.text_policy import check_text, outcome_of
 from wan_tasks.agreement import run_agreement
@@ -96,6 +102,31 @@ def qc_file(
 
 def _opt(x: float | None) -> str:
     return "" if x is None else f"{x:.2f}"
+
+
+@qc_app.command("report")
+@guard
+def qc_report_cmd(
+    campaign: Annotated[str, typer.Argument(help="Campaign name.")],
+    locale: Annotated[Optional[str], typer.Option(help="Language of the report: en or ja (default WANFLOW_LOCALE).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Where to write it (default: the home's reports/).")] = None,
+) -> None:
+    """Write the campaign's QC report (self-contained HTML) again, in the reader's language."""
+    cfg = settings()
+    try:
+        lang = check_locale(locale or cfg.locale)
+    except LocaleError as e:
+        raise InputError([f"--locale: {e}"]) from None
+    with session_scope(catalog()) as s:
+        row = s.scalar(select(Campaign).where(Campaign.name == campaign))
+        if row is None:
+            raise InputError([f"campaign: no campaign {campaign!r} in the catalog"])
+        validation = s.scalar(select(QcValidation).where(QcValidation.campaign_id == row.id)
+                              .order_by(QcValidation.id.desc()).limit(1))
+        dest = out or cfg.home_dir / "reports" / safe_file_name(campaign) / f"qc-report-{lang}.html"
+        qc_report.write_report(s, campaign, dest, row.brand, validation.run_id if validation else None, validation,
+                               lang, cfg.timezone)
+    console.print(f"QC report ({lang}): {dest}")
 
 
 @qc_app.command("agreement")

@@ -1,4 +1,4 @@
-"""`wanflow users add|set-role|list`: the review dashboard's accounts and roles; the demo's accounts."""
+"""`wanflow users add|set-role|set-locale|list`: the review dashboard's accounts and roles; the demo's accounts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from catalog.db import session_scope
 from catalog.models import Role, User
 from cli.context import InputError, catalog, console, guard
-from wan_tasks.accounts import add_user, parse_role, set_role
+from wan_tasks.accounts import add_user, parse_role, set_locale, set_role
 
 app = typer.Typer(help="Review dashboard accounts and roles.", no_args_is_help=True)
 
@@ -57,14 +57,28 @@ def users_set_role(
     console.print(f"user {name} is now {r.value}")
 
 
+@app.command("set-locale")
+@guard
+def users_set_locale(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    locale: Annotated[str, typer.Argument(help="en or ja; `default` to follow the browser, then WANFLOW_LOCALE.")],
+    as_user: Annotated[str, typer.Option("--as", help="Who changes it (audit log).")] = "admin (cli)",
+) -> None:
+    """Set the language of a user's dashboard (an audit event)."""
+    with session_scope(catalog()) as s:
+        row = set_locale(s, name, locale, as_user)
+        shown = row.locale or "the browser's (else WANFLOW_LOCALE)"
+    console.print(f"user {name}: dashboard language {shown}")
+
+
 @app.command("list")
 @guard
 def users_list() -> None:
     """List dashboard accounts and their roles."""
-    t = Table("name", "role", "active", "created")
+    t = Table("name", "role", "locale", "active", "created")
     with session_scope(catalog()) as s:
         for u in s.scalars(select(User).order_by(User.name)):
-            t.add_row(u.name, u.role.value, str(u.active), u.created_at.isoformat(timespec="seconds"))
+            t.add_row(u.name, u.role.value, u.locale or "—", str(u.active), u.created_at.isoformat(timespec="seconds"))
     console.print(t)
 
 

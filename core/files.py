@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -149,3 +150,24 @@ def sweep_temps(roots: Iterable[Path], grace_s: float, live: Callable[[str], boo
                 out.removed.append(path)
                 out.bytes += size
     return out
+
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|\s]+')  # separators, control and shell/Windows-reserved characters
+
+
+def safe_file_name(name: str) -> str:
+    """``name`` as one file or folder name, readable in its own script: Unicode NFC, each run of whitespace
+    (full-width spaces too), path separators, control characters and ``:*?"<>|`` made one ``_``, no leading
+    dot. ``春の新作 2027`` → ``春の新作_2027``; ``桜　並木`` → ``桜_並木``; ``hero-shot`` stays ``hero-shot``."""
+    safe = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).lstrip(".")
+    return safe or "_"
+
+
+def ascii_key(name: str) -> str:
+    """``name`` for a system that takes only ``[a-z0-9-]`` (Prefect's artifact keys): ASCII names as they are
+    (lower-cased), other names as their ASCII letters plus a short hash, so two Japanese names never collide."""
+    plain = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    if plain == name.lower():
+        return plain
+    digest = hashlib.sha256(unicodedata.normalize("NFC", name).encode()).hexdigest()[:10]
+    return f"{plain[:40]}-{digest}".lstrip("-")

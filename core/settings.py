@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     sign_in_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins of one name that pause its "
                                                                    "sign-in for the rest of the window.")
     sign_in_window_minutes: float = Field(default=15.0, gt=0, description="Window for sign_in_max_failures.")
+    # --- languages (core/i18n.py): a user's own setting wins, then the browser's Accept-Language, then this ---
+    locale: Literal["en", "ja"] = Field(default="en", description="Default language of the dashboard and reports.")
+    timezone: str = Field(default="UTC", description="IANA time zone of the dates shown (e.g. Asia/Tokyo).")
     # QC models, each a local folder (never downloaded); a check whose model is not set is recorded "not run"
     clip_model: Path | None = Field(default=None, description="CLIP folder: text-video alignment, forbidden elements.")
     aesthetic_model: Path | None = Field(default=None, description="LAION-style aesthetic predictor (.safetensors/.pth).")
@@ -80,6 +84,16 @@ class Settings(BaseSettings):
     # --- rollout (wan_tasks/rollout.py, flows/rollout.py) ---
     gpu_price_per_hour: float = Field(default=2.50, ge=0, description="Price of one GPU-hour (cost per approved clip).")
     rollout_policy: Path | None = Field(default=None, description="Rollout gates YAML used when evaluate names none.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        if v.upper() != "UTC":
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Tokyo)") from exc
+        return v
 
     @cached_property
     def home_dir(self) -> Path:

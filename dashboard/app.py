@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -11,16 +11,19 @@ from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog.db import open_catalog
+from core.i18n import N_
 from core.settings import Settings
+from dashboard import i18n
 from dashboard.deps import SIGN_IN_REQUIRED, SignInRequired
 from dashboard.routes import ab, auth, clips, media, queue, users
 
 HERE = Path(__file__).parent
 API_PREFIX = "/api"
-INTERNAL_ERROR = "internal error (logged on the server)"
+INTERNAL_ERROR = N_("internal error (logged on the server)")
 SECURITY_HEADERS = {  # no inline scripts, nothing from elsewhere, not framable (no click-jacked approvals)
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
                                "form-action 'self'; base-uri 'none'",
@@ -30,17 +33,24 @@ SECURITY_HEADERS = {  # no inline scripts, nothing from elsewhere, not framable 
 }
 
 
-def _when(t: datetime | None) -> str:
-    if t is None:
-        return "—"
-    t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+@pass_context
+def _when(ctx, t: datetime | None) -> str:
+    """A date and time in the reader's locale and the deployment's time zone (WANFLOW_TIMEZONE)."""
+    return ctx["fmt"].datetime(t)
+
+
+@pass_context
+def _num(ctx, x: float | int | None, digits: int = 4) -> str:
+    return ctx["fmt"].number(x, digits)
 
 
 def templates() -> Jinja2Templates:
-    t = Jinja2Templates(directory=str(HERE / "templates"))
+    t = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[i18n.context])
     t.env.auto_reload = False  # the templates ship with the package: no stat() of each template on every render
+    t.env.add_extension("jinja2.ext.i18n")  # {% trans %}: gettext/ngettext come per request from i18n.context
+    t.env.policies["ext.i18n.trimmed"] = True  # msgids without the template's line breaks and indentation
     t.env.filters["when"] = _when
+    t.env.filters["num"] = _num
     return t
 
 
@@ -71,16 +81,17 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: SignInRequired):
         if _is_api(request):
-            return JSONResponse({"detail": SIGN_IN_REQUIRED}, status_code=401)
+            return JSONResponse({"detail": i18n.say(request, SIGN_IN_REQUIRED)}, status_code=401)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        detail = i18n.say(request, exc.detail) if isinstance(exc.detail, str) else exc.detail
         if _is_api(request):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
         return app.state.templates.TemplateResponse(
-            request, "message.html", {"title": f"{exc.status_code}", "message": exc.detail, "user": None},
+            request, "message.html", {"title": f"{exc.status_code}", "message": detail, "user": None},
             status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -89,7 +100,8 @@ def create_app(settings: Settings) -> FastAPI:
         if _is_api(request):
             return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
         return app.state.templates.TemplateResponse(
-            request, "message.html", {"title": "Invalid request", "message": "; ".join(problems), "user": None},
+            request, "message.html", {"title": i18n.say(request, N_("Invalid request")), "message": "; ".join(problems),
+                                      "user": None},
             status_code=422)
 
     @app.exception_handler(Exception)
@@ -98,8 +110,8 @@ def create_app(settings: Settings) -> FastAPI:
         # and closes the connection, which `Connection: close` announces).
         close = {"Connection": "close"}
         if _is_api(request):
-            return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500, headers=close)
-        return PlainTextResponse(INTERNAL_ERROR, status_code=500, headers=close)
+            return JSONResponse({"detail": i18n.say(request, INTERNAL_ERROR)}, status_code=500, headers=close)
+        return PlainTextResponse(i18n.say(request, INTERNAL_ERROR), status_code=500, headers=close)
 
     return app
 

@@ -14,14 +14,15 @@ from starlette.concurrency import run_in_threadpool
 
 from catalog.db import session_scope
 from catalog.models import Role
+from core.i18n import N_
 from wan_tasks.accounts import find_session
 
 SESSION_COOKIE = "wanflow_session"
 LOGIN_CSRF_COOKIE = "wanflow_login_csrf"
 RANKS = {Role.viewer: 0, Role.reviewer: 1, Role.approver: 2, Role.admin: 3}
-SIGN_IN_REQUIRED = "sign-in required"
-CSRF_REFUSED = "missing or invalid CSRF token"
-NOT_ALLOWED = "your role does not allow this"
+SIGN_IN_REQUIRED = N_("sign-in required")
+CSRF_REFUSED = N_("missing or invalid CSRF token")
+NOT_ALLOWED = N_("your role does not allow this")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -35,6 +36,7 @@ class CurrentUser:
     name: str
     role: Role
     csrf_token: str
+    locale: str | None = None  # the account's language; None: the browser's, else WANFLOW_LOCALE
 
     def at_least(self, role: Role) -> bool:
         return RANKS[self.role] >= RANKS[role]
@@ -62,7 +64,8 @@ def _same(a: str, b: str) -> bool:
 def _signed_in(catalog: Engine, token: str | None) -> CurrentUser | None:
     with session_scope(catalog) as s:
         found = find_session(s, token)
-        return None if found is None else CurrentUser(found[0].id, found[0].name, found[0].role, found[1].csrf_token)
+        return None if found is None else CurrentUser(found[0].id, found[0].name, found[0].role,
+                                                         found[1].csrf_token, found[0].locale)
 
 
 async def current_user(request: Request, catalog: Catalog) -> CurrentUser:
@@ -73,6 +76,7 @@ async def current_user(request: Request, catalog: Catalog) -> CurrentUser:
     user = await run_in_threadpool(_signed_in, catalog, request.cookies.get(SESSION_COOKIE))
     if user is None:
         raise SignInRequired()
+    request.state.user_locale = user.locale  # the language of this request's pages and messages (dashboard.i18n)
     if request.method not in SAFE_METHODS and not _same(await _submitted_csrf(request), user.csrf_token):
         raise HTTPException(403, CSRF_REFUSED)
     return user

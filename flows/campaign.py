@@ -17,6 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.states import Cancelled
 
+from core.files import ascii_key
 from core.settings import Settings
 from flows import progress
 from flows.shard import generate_shard, slot_if_deployed
@@ -58,9 +59,9 @@ def campaign(brief_path: str, settings: Settings | None = None, gpu_workers: int
     validation = validate_qc(settings, brief.campaign, brief.brand, run.run_id)
     report = write_qc_report(settings, brief.campaign, brief.brand.name, run.run_id, validation["id"])
     summary = finish_campaign_run(settings, run, job_ids, validation, report)
-    create_markdown_artifact(key=f"campaign-{brief.campaign}", markdown=_summary_markdown(summary, brief),
+    create_markdown_artifact(key=f"campaign-{ascii_key(brief.campaign)}", markdown=_summary_markdown(summary, brief),
                              description=f"Campaign {brief.campaign}, run {run.run_id}")
-    create_link_artifact(key=f"qc-report-{brief.campaign}", link=Path(report["path"]).as_uri(),
+    create_link_artifact(key=f"qc-report-{ascii_key(brief.campaign)}", link=Path(report["path"]).as_uri(),
                          link_text=f"QC report, run {run.run_id} (HTML)", description="Self-contained; also in MLflow")
     return summary
 

@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from adapters.provenance import ProvenanceError, SigningConfig
+from core.files import ascii_key
 from core.settings import Settings
 from flows.context import catalog_of
 from flows.tasks import (begin_run, deliver_manifest, deliver_renditions, destination, end_run, make_renditions,
@@ -83,7 +84,7 @@ def publish(campaign: str, settings: Settings | None = None) -> dict[str, Any]:
     log.info("%s: %d approved clips, %d files delivered, %d failed", campaign, len(clip_ids),
              summary["publications"], summary["failed_files"])
     create_markdown_artifact(
-        key=f"publish-{campaign}",
+        key=f"publish-{ascii_key(campaign)}",
         markdown=f"# Publish `{campaign}`\n\n{len(clip_ids)} approved clips → {summary['publications']} files in "
                  f"`{summary['delivery_dir']}`, {summary['failed_files']} failed\n\nManifest: `{manifest_uri}`\n\n"
                  f"Webhook: {webhook}\n",

@@ -20,7 +20,7 @@ from adapters.registry import ResolvedModel
 from catalog.db import session_scope
 from catalog.models import QcValidation
 from catalog.runs import close_run, open_run
-from core.files import write_text_atomic
+from core.files import safe_file_name, write_text_atomic
 from core.settings import Settings
 from flows.context import catalog_of, flow_run_id
 from governance.brand import BrandProfile
@@ -148,11 +148,12 @@ def validate_qc(settings: Settings, campaign: str, brand: BrandProfile, run_id: 
 def write_qc_report(settings: Settings, campaign: str, brand: str, run_id: int | None,
                     validation_id: int | None) -> dict:
     """The self-contained HTML QC report of the campaign, and its clips' outcome counts."""
-    dest = settings.home_dir / "reports" / campaign / f"qc-report-run{run_id}.html"
+    dest = settings.home_dir / "reports" / safe_file_name(campaign) / f"qc-report-run{run_id}.html"
     with session_scope(catalog_of(settings)) as s:
         validation = s.get(QcValidation, validation_id) if validation_id else None
         clips = qc_report.clips(s, campaign)
-        write_text_atomic(dest, qc_report.render(campaign, clips, validation, brand, run_id))
+        write_text_atomic(dest, qc_report.render(campaign, clips, validation, brand, run_id, settings.locale,
+                                                 settings.timezone))
     outcomes = {o: sum(c.outcome == o for c in clips) for o in ("pass", "needs_review", "block")}
     return {"path": str(dest), "outcomes": outcomes}
 

@@ -16,6 +16,7 @@ import difflib
 import hashlib
 import io
 import math
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from governance.brand import BrandInvalid, BrandNotFound, BrandProfile, load_brand
-from governance.brief_schema import (CAMPAIGN_RE, CSV_OPTIONAL, CSV_REQUIRED, BriefInvalid, ItemSpec, Problem,
-                                     Rejection, ValidBrief)
+from governance.brief_schema import (CAMPAIGN_RULE, CSV_OPTIONAL, CSV_REQUIRED, BriefInvalid, ItemSpec, Problem,
+                                     Rejection, ValidBrief, is_campaign_name)
 from governance.brief_rules import check_prompt_table
 from governance.media_inputs import check_images, check_lora
 from governance.model_refs import ModelRefError, parse_ref
@@ -234,9 +235,12 @@ def _check_top(data: dict[str, Any], file: str, lines: Lines, problems: list[Pro
         problems.append(Problem(file, _line(lines, ("items",), _line(lines, ("items_csv",))), "items",
                                 "give exactly one of 'items' and 'items_csv'"))
     campaign = (top or {}).get("campaign")
-    if campaign is not None and not CAMPAIGN_RE.match(campaign):
+    if isinstance(campaign, str) and unicodedata.normalize("NFC", campaign) != campaign:
+        campaign = unicodedata.normalize("NFC", campaign)  # one spelling of a name (macOS files write NFD)
+        top = {**top, "campaign": campaign}
+    if campaign is not None and not is_campaign_name(campaign):
         problems.append(Problem(file, _line(lines, ("campaign",)), "campaign",
-                                f"campaign {campaign!r} must match [a-z0-9][a-z0-9-]{{1,62}}"))
+                                f"campaign {campaign!r} must be {CAMPAIGN_RULE}"))
         top = {**(top or {}), "campaign": None}
     return top or {}
 
@@ -298,6 +302,11 @@ def _raw_rows(top: dict[str, Any], path: Path, lines: Lines, problems: list[Prob
 Origin = dict[tuple[str, int, str], tuple[str, int, str]]
 
 
+def _nfc(text: object) -> object:
+    """Text in Unicode NFC (one spelling of ``が``, whatever the editor wrote), anything else as it is."""
+    return unicodedata.normalize("NFC", text) if isinstance(text, str) else text
+
+
 def _item_specs(rows: list[RawRow], dfl: dict[str, Any], file: str, lines: Lines,
                 problems: list[Problem]) -> tuple[list[ItemSpec], Origin]:
     """ItemSpecs for the rows that pass pydantic, and where each effective value was written."""
@@ -322,7 +331,7 @@ def _item_specs(rows: list[RawRow], dfl: dict[str, Any], file: str, lines: Lines
                 dkey = dfl["_frames_key"] if key == "num_frames" else key
                 origin[(src, row, key)] = (file, _line(lines, ("defaults", dkey)), f"defaults.{dkey}")
         specs.append(ItemSpec(
-            key=got["id"], prompt=eff["prompt"].strip(), negative_prompt=eff["negative_prompt"].strip(),
+            key=_nfc(got["id"]), prompt=_nfc(eff["prompt"].strip()), negative_prompt=_nfc(eff["negative_prompt"].strip()),
             locale=eff["locale"], num_frames=eff["num_frames"], fps=eff["fps"], width=eff["width"],
             height=eff["height"], variants=eff["variants"], formats=tuple(dict.fromkeys(eff["formats"])),
             steps=eff["steps"], guidance=float(eff["guidance"]), seed=eff["seed"], source_file=src, row=row,

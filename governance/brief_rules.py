@@ -14,12 +14,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from governance.brief_schema import ALLOWED_FORMATS, ItemSpec, Problem
+from governance.brief_schema import ALLOWED_FORMATS, ITEM_ID_RULE, ItemSpec, Problem, is_item_id
 
 MAX_FRAMES = 1025
 MAX_SIDE = 4096
 PROMPT_MIN, PROMPT_MAX = 3, 2000
-ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 LOCALE_RE = re.compile(r"[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})*")
 
 
@@ -46,7 +45,7 @@ def _prompt_length(v: str) -> str:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("key", lambda v: ID_RE.fullmatch(v) is not None, lambda v: f"id {v!r} must be 1..64 of A-Z a-z 0-9 _ . -"),
+    Rule("key", is_item_id, lambda v: f"id {v!r} must be {ITEM_ID_RULE}"),
     Rule("prompt", lambda v: PROMPT_MIN <= len(v) <= PROMPT_MAX, _prompt_length),
     Rule("negative_prompt", lambda v: len(v) <= PROMPT_MAX,
          lambda v: f"negative_prompt has {len(v)} characters; at most {PROMPT_MAX}"),

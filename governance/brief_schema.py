@@ -7,13 +7,36 @@ Reading and checking a brief file is :mod:`governance.brief`; the value rules ov
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from governance.brand import BrandProfile
 
 ALLOWED_FORMATS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:5")
-CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")  # the ASCII names; is_campaign_name also takes Unicode
+NAME_PUNCTUATION = frozenset("-_. \u3000・")  # besides letters and digits of any script (full-width too)
+CAMPAIGN_RULE = "2..63 letters or digits (any script; ASCII in lower case), - _ . ・ or spaces, starting with a letter or digit"
+ITEM_ID_RULE = "1..64 letters or digits (any script), - _ . ・ or spaces, starting with a letter or digit"
+
+
+def _is_name(v: object, low: int, high: int, lower_ascii: bool) -> bool:
+    """Letters and digits of any script, NAME_PUNCTUATION, no leading or trailing space, in Unicode NFC."""
+    if not isinstance(v, str) or not low <= len(v) <= high or unicodedata.normalize("NFC", v) != v:
+        return False
+    if not v[0].isalnum() or v[-1].isspace() or (lower_ascii and any("A" <= c <= "Z" for c in v)):
+        return False
+    return all(c.isalnum() or c in NAME_PUNCTUATION for c in v)
+
+
+def is_campaign_name(v: object) -> bool:
+    """A campaign name: ``spring-launch``, ``春の新作 2027`` (file names made from it: core.files.safe_file_name)."""
+    return _is_name(v, 2, 63, lower_ascii=True)
+
+
+def is_item_id(v: object) -> bool:
+    """An item id: ``hero-shot``, ``桜 並木``, ``ＳＡＫＵＲＡ１``."""
+    return _is_name(v, 1, 64, lower_ascii=False)
 CSV_REQUIRED = ("id", "prompt")
 CSV_OPTIONAL = ("negative_prompt", "locale", "num_frames", "width", "height", "variants", "image")
 

@@ -273,8 +273,11 @@ def test_prompt_table_rules_standalone() -> None:
     assert sorted(got) == [(2, "formats"), (3, "formats"), (3, "id"), (3, "locale"),
                            (3, "num_frames"), (3, "prompt"), (3, "seed"), (3, "width")]
     assert check_prompt_table([ok]) == []
-    (p,) = check_prompt_table([dataclasses.replace(ok, key="bad id")])
-    assert (p.file, p.row, p.field, p.message) == ("t.csv", 2, "id", "id 'bad id' must be 1..64 of A-Z a-z 0-9 _ . -")
+    (p,) = check_prompt_table([dataclasses.replace(ok, key="bad/id")])
+    assert (p.file, p.row, p.field, p.message) == (
+        "t.csv", 2, "id", "id 'bad/id' must be 1..64 letters or digits (any script), - _ . ・ or spaces, "
+                          "starting with a letter or digit")
+    assert check_prompt_table([dataclasses.replace(ok, key="桜 並木・ＳＡＫＵＲＡ１")]) == []  # Unicode ids (issue 19)
 
 
 # --- text policy ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from adapters import encode, media
+from adapters import encode, fonts, media
 from governance.delivery import DeliveryPolicy, parse_delivery
 from governance.renditions import PresetInvalid, load_presets, rendition_frames
 from wan_tasks.plan import generation_size
@@ -121,12 +121,17 @@ def test_label_is_drawn_where_the_brand_says_and_falls_back_honestly(source, tmp
     labelled, label = encode.render_video(source, tmp_path / "label.mp4", preset, policy, locale="ja")
     a, b = (np.asarray(media.read_frame(p.path, 0.5)).astype(int) for p in (plain, labelled))
     h, w = a.shape[:2]
-    assert np.abs(a[: h // 8, : w // 4] - b[: h // 8, : w // 4]).mean() > 10  # top-left corner changed
-    assert np.abs(a[-h // 8:, -w // 4:] - b[-h // 8:, -w // 4:]).mean() < 2  # bottom-right did not
-    if label.locale == "ja":  # a CJK font is installed: the Japanese text was drawn
-        assert label.text == "AI生成" and label.note is None
-    else:  # no font with the glyphs: the English text, and a note saying why
-        assert label.text == "AI-generated" and "no glyphs" in label.note
+    box, _ = encode.label_image(policy.ai_label, "ja", h)  # where the label lies: from the margin, its size
+    m = max(4, round(0.03 * min(w, h)))
+    assert np.abs(a[m:m + box.height, m:m + box.width] - b[m:m + box.height, m:m + box.width]).mean() > 10
+    assert np.abs(a[-h // 8:, -w // 4:] - b[-h // 8:, -w // 4:]).mean() < 2  # bottom-right did not change
+    # the install ships a CJK font (adapters/fonts.py): the Japanese text is drawn, no fallback
+    assert label.text == "AI生成" and label.locale == "ja" and label.note is None
+    # a brand font without the glyphs falls back to the English text, and says why
+    latin = parse_delivery({"ai_label": {"text": {"en": "AI-generated", "ja": "AI生成"},
+                                         "font": str(fonts.latin_fonts()[0])}})
+    _, fallback = encode.label_image(latin.ai_label, "ja", h)
+    assert fallback.text == "AI-generated" and "no glyphs" in fallback.note
 
 
 def test_poster_and_animated_previews(rendered, tmp_path):

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from catalog import audit
 from catalog.db import serialised_scope
 from catalog.models import AuditEvent, Role, User, WebSession, utcnow
+from core.i18n import LocaleError, check_locale
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MIN_PASSWORD = 10
@@ -75,6 +76,20 @@ def set_role(session: Session, name: str, role: Role, actor: str) -> User:
     before, user.role = user.role, role
     audit.append(session, actor, "user.role_changed", "user", user.id,
                  {"name": name, "from": before.value, "to": role.value})
+    return user
+
+
+def set_locale(session: Session, name: str, locale: str | None, actor: str) -> User:
+    """The user's dashboard language (``en``, ``ja``), or None to follow the browser (an audit event)."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise AccountError(f"name: no user {name!r}")
+    try:
+        value = None if locale in (None, "", "default", "browser") else check_locale(locale)
+    except LocaleError as exc:
+        raise AccountError(str(exc)) from None
+    before, user.locale = user.locale, value
+    audit.append(session, actor, "user.locale_changed", "user", user.id, {"name": name, "from": before, "to": value})
     return user
 
 

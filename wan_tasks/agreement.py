@@ -19,6 +19,7 @@ from adapters import agreement_report, tracking
 from catalog.db import session_scope
 from catalog.models import (AbPair, AbVote, Asset, AssetKind, Campaign, ClipStatus, Decision, GenerationJob, QcResult,
                             ReviewDecision, ReviewStatus, ReviewTask, RolloutEvaluation)
+from core.files import safe_file_name
 from core.settings import Settings
 from governance.agreement import CheckRecord, ReviewedClip, StagePair, Vote, agreement
 from governance.qc import QC_CHECKS
@@ -121,7 +122,7 @@ def run_agreement(engine: Engine, settings: Settings, campaign: str | None = Non
         h = history(s, campaign, since)
     result = summarise(h, campaign, since)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    dest = settings.home_dir / "reports" / (campaign or "all-campaigns") / f"qc-agreement-{stamp}.html"
+    dest = settings.home_dir / "reports" / safe_file_name(campaign or "all-campaigns") / f"qc-agreement-{stamp}.html"
     report = agreement_report.write_report(dest, result, h["clips"])
     run_id = tracking.start_run(settings.mlflow_uri, settings.mlflow_artifacts_dir, campaign or "all",
                                 params={"campaign": campaign or "all", "since": result["since"] or "beginning"},

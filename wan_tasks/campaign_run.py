@@ -18,6 +18,7 @@ from catalog.db import session_scope
 from catalog.models import GenerationJob
 from catalog.runs import close_run, open_run
 from catalog.summary import run_summary
+from core.files import safe_file_name
 from core.settings import Settings
 from governance.brief_schema import ValidBrief
 
@@ -88,7 +89,7 @@ def close_campaign_run(engine: Engine, settings: Settings, run: CampaignRun, job
     sheet = None
     if summary["clip_paths"]:
         sheet = contact_sheet([Path(p) for p in summary["clip_paths"]],
-                              settings.home_dir / "reports" / brief.campaign / f"contact-sheet-run{run.run_id}.png")
+                              settings.home_dir / "reports" / safe_file_name(brief.campaign) / f"contact-sheet-run{run.run_id}.png")
     metrics = {k: summary[k] for k in METRICS}
     metrics |= {f"clips_{k}": v for k, v in summary["clips_by_status"].items()}
     metrics |= {f"qc_clips_{k}": v for k, v in report["outcomes"].items()}

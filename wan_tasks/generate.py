@@ -24,7 +24,7 @@ from catalog import claims
 from catalog.db import session_scope
 from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJob, JobStatus, ModelVersion, PromptItem,
                             utcnow)
-from core.files import sha256_file, temp_path_for
+from core.files import safe_file_name, sha256_file, temp_path_for
 from core.settings import EngineOptions
 
 
@@ -33,7 +33,8 @@ class InputChanged(ValueError):
 
 
 def clip_path(assets_dir: Path, campaign: str, job: GenerationJob, item_key: str) -> Path:
-    return assets_dir / "clips" / campaign / f"{item_key}-v{job.variant_index}-{job.idempotency_key[:12]}.mp4"
+    return (assets_dir / "clips" / safe_file_name(campaign)
+            / f"{safe_file_name(item_key)}-v{job.variant_index}-{job.idempotency_key[:12]}.mp4")
 
 
 def request(job: GenerationJob, item: PromptItem) -> GenerationParams:

@@ -21,7 +21,7 @@ from adapters.destinations import DeliveryError, Destination, Webhook
 from catalog import audit
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, AuditEvent, Campaign, ClipStatus, GenerationJob, PromptItem, Publication
-from core.files import sha256_file
+from core.files import safe_file_name, sha256_file
 from governance.brand import load_brand
 from governance.renditions import PresetSet
 from wan_tasks.render import clip_facts
@@ -45,7 +45,7 @@ def delivery_policy(engine: Engine, clip_id: int, brands_dir: Path | None):  # n
 
 
 def _relpath(facts, asset: Asset) -> str:  # noqa: ANN001
-    return f"{facts.campaign}/{facts.delivered_name(asset.preset, Path(asset.uri).suffix)}"
+    return f"{facts.folder}/{facts.delivered_name(asset.preset, Path(asset.uri).suffix)}"
 
 
 def _upsert(engine: Engine, asset: Asset, destination: Destination, uri: str, run_id: int | None,
@@ -105,7 +105,7 @@ def expected_files(engine: Engine, campaign: str, presets: PresetSet) -> dict[st
         facts = clip_facts(engine, clip_id)
         names = [f"{p.name}.{p.extension}" for p in presets.for_formats(facts.formats)]
         for name in [*names, f"{AssetKind.poster.value}.jpg", f"{AssetKind.preview.value}.{presets.preview.format}"]:
-            out[f"{facts.campaign}/{facts.stem}-{name}"] = clip_id
+            out[f"{facts.folder}/{facts.stem}-{name}"] = clip_id
     return out
 
 
@@ -131,6 +131,7 @@ def manifest(engine: Engine, campaign: str, destination_name: str, presets: Pres
                    "c2pa": {"status": prov.get("status", "not signed"), "binding": prov.get("binding"),
                             "digital_source_type": prov.get("digital_source_type")},
                    "ai_label": (prov.get("label") or {}).get("text"),
+                   "ai_label_font": (prov.get("label") or {}).get("font_family"),
                    "publication_id": pub.id, "rendition_asset_id": asset.id, "raw_clip_asset_id": c.id,
                    "job_id": job.id, "seed": job.seed, "model_version_id": job.model_version_id,
                    "item": item.item_key, "brief_id": item.brief_id}
@@ -139,7 +140,7 @@ def manifest(engine: Engine, campaign: str, destination_name: str, presets: Pres
             else:
                 failed.append({"file": row["file"], "uri": pub.uri, "publication_id": pub.id,
                                "raw_clip_asset_id": c.id, "attempts": pub.attempts, "error": pub.error})
-    listed = {f"{campaign}/{row['file']}" for row in files + failed}
+    listed = {f"{safe_file_name(campaign)}/{row['file']}" for row in files + failed}
     failed += [{"file": Path(rel).name, "uri": None, "publication_id": None, "raw_clip_asset_id": clip_id,
                 "attempts": 0, "error": (clip_errors or {}).get(clip_id, "not rendered or not delivered")}
                for rel, clip_id in expected_files(engine, campaign, presets).items() if rel not in listed]
@@ -150,7 +151,7 @@ def write_manifest(engine: Engine, campaign: str, destination: Destination, pres
                    clip_errors: dict[int, str] | None = None) -> tuple[str, dict[str, Any]]:
     """Deliver ``<campaign>/manifest.json`` (atomically) and note its uri on the publications."""
     data = manifest(engine, campaign, destination.name, presets, clip_errors)
-    uri = destination.put_bytes(f"{campaign}/manifest.json",
+    uri = destination.put_bytes(f"{safe_file_name(campaign)}/manifest.json",
                                 json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))
     with session_scope(engine) as s:
         for row in data["files"] + data["failed"]:

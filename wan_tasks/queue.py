@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJob, ModelVersion, PromptItem, QcResult,
                             ReviewDecision, ReviewStatus, ReviewTask, utcnow)
+from core.i18n import N_
 
 STATUSES = {  # queue status → (clip status, stage or None)
     "to_review": (ClipStatus.in_review, "review"),
@@ -23,8 +24,9 @@ STATUSES = {  # queue status → (clip status, stage or None)
     "rejected": (ClipStatus.rejected, None),
     "changes_requested": (ClipStatus.changes_requested, None),
 }
-STATUS_LABELS = {"open": "Open", "to_review": "To review", "to_approve": "To approve", "approved": "Approved",
-                 "rejected": "Rejected", "changes_requested": "Changes requested", "all": "All"}
+STATUS_LABELS = {"open": N_("Open"), "to_review": N_("To review"), "to_approve": N_("To approve"),
+                 "approved": N_("Approved"), "rejected": N_("Rejected"), "changes_requested": N_("Changes requested"),
+                 "all": N_("All")}  # shown translated by the dashboard
 PER_PAGE = 50
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from adapters import encode, media, provenance
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ModelVersion, PromptItem
-from core.files import temp_path_for
+from core.files import safe_file_name, temp_path_for
 from governance.renditions import PresetSet, VideoPreset
 
 _CPU_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)  # encoders in flight, whole process
@@ -49,7 +49,12 @@ class ClipFacts:
 
     @property
     def stem(self) -> str:
-        return f"{self.item}-v{self.variant}"
+        return f"{safe_file_name(self.item)}-v{self.variant}"
+
+    @property
+    def folder(self) -> str:
+        """The campaign's folder at the destination (its name, readable in its own script: docs/architecture.md)."""
+        return safe_file_name(self.campaign)
 
     def delivered_name(self, preset: str, suffix: str) -> str:
         """The file's name at the destination (and so the title in its C2PA manifest)."""
@@ -149,7 +154,7 @@ def render_clip(engine: Engine, clip_id: int, assets_dir: Path, presets: PresetS
     if not wanted:
         raise LookupError(f"clip {clip_id}: no enabled rendition preset for formats {list(facts.formats)} "
                           f"in {presets.source}")
-    out = Path(assets_dir) / "renditions" / facts.campaign
+    out = Path(assets_dir) / "renditions" / facts.folder
     workers = workers or os.cpu_count() or 1
     threads = max(1, (os.cpu_count() or 1) // workers)  # x264 threads per encoder: the cores are shared out
     ids: dict[str, int] = {p.name: i for p in wanted if (i := _existing(engine, clip_id, AssetKind.rendition, p.name))}

@@ -23,16 +23,17 @@ from sqlalchemy.orm import Session
 from catalog import audit
 from catalog.models import (Asset, Campaign, ClipStatus, Decision, GenerationJob, ReviewDecision, ReviewPolicy,
                             ReviewStatus, ReviewTask, Role, utcnow)
+from core.i18n import N_
 from wan_tasks.revisions import Changes, RevisionRefused, make_revision
 
-REJECT_REASONS: dict[str, str] = {
-    "off_brand": "Off-brand (colours, logo, tone)",
-    "artifacts": "Visual artefacts or distortions",
-    "not_the_brief": "Does not match the brief",
-    "quality": "Technical quality (blur, flicker, exposure)",
-    "legal": "Legal or rights concern",
-    "brand_safety": "Brand-safety concern",
-    "other": "Other (explain below)",
+REJECT_REASONS: dict[str, str] = {  # code → label; the dashboard shows the label translated
+    "off_brand": N_("Off-brand (colours, logo, tone)"),
+    "artifacts": N_("Visual artefacts or distortions"),
+    "not_the_brief": N_("Does not match the brief"),
+    "quality": N_("Technical quality (blur, flicker, exposure)"),
+    "legal": N_("Legal or rights concern"),
+    "brand_safety": N_("Brand-safety concern"),
+    "other": N_("Other (explain below)"),
 }
 DECIDERS = {Role.reviewer, Role.approver, Role.admin}
 FINAL_APPROVERS = {Role.approver, Role.admin}

@@ -159,7 +159,7 @@ def publish_evaluation(engine: Engine, settings: Settings, evaluation_id: int, f
         strips = clip_strips(s, ev)
         data = evaluation_dict(ev)
         dest = settings.home_dir / "reports" / "rollout" / f"evaluation-{ev.id}.html"
-        report, images = rollout_report.write_report(dest, data, strips)
+        report, images = rollout_report.write_report(dest, data, strips, settings.locale)
         ev.report_uri = str(report)
         data["report"] = str(report)
     saved = rollout_report.write_data(report.parent / f"evaluation-{data['id']}.json", data)

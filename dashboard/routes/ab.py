@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from catalog.db import session_scope
 from catalog.models import AbPair, AbVote, Asset, GenerationJob, PromptItem, Role, RolloutEvaluation
+from core.i18n import N_
 from dashboard.deps import Catalog, CurrentUser, require
 from dashboard.schemas import Id
 from wan_tasks import rollout
@@ -25,6 +26,7 @@ from wan_tasks import rollout
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["a/b"])
 Reviewer = Annotated[CurrentUser, Depends(require(Role.reviewer))]
+NO_ROUND, NO_PAIR = N_("no A/B round for this evaluation"), N_("no such A/B pair")
 
 
 class VoteIn(BaseModel):
@@ -34,7 +36,7 @@ class VoteIn(BaseModel):
 def _evaluation(s, evaluation_id: int) -> RolloutEvaluation:  # noqa: ANN001
     ev = s.get(RolloutEvaluation, evaluation_id)
     if ev is None or not ev.ab_round:
-        raise HTTPException(404, "no A/B round for this evaluation")
+        raise HTTPException(404, NO_ROUND)
     return ev
 
 
@@ -77,7 +79,7 @@ def _vote(catalog, pair_id: int, side: str, reviewer: str, evaluation_id: int | 
     with session_scope(catalog) as s:
         pair = s.get(AbPair, pair_id)
         if pair is None or (evaluation_id is not None and pair.evaluation_id != evaluation_id):
-            raise HTTPException(404, "no such A/B pair")
+            raise HTTPException(404, NO_PAIR)
         try:
             rollout.record_vote(s, pair_id, side, reviewer)  # type: ignore[arg-type]
         except rollout.RolloutError as e:

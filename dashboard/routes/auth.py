@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from catalog.db import session_scope
+from core.i18n import N_
 from dashboard.deps import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Catalog, User, check_login_csrf, new_login_csrf,
                             set_cookie)
 from dashboard.schemas import SessionOut, SignIn
@@ -17,8 +18,8 @@ from wan_tasks.accounts import SignedIn, end_session, find_session, sign_in
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["session"])
-WRONG = "wrong name or password"
-LOGIN_ERRORS = {"wrong": WRONG, "throttled": "too many failed sign-ins for this name: try again later"}
+WRONG = N_("wrong name or password")
+LOGIN_ERRORS = {"wrong": WRONG, "throttled": N_("too many failed sign-ins for this name: try again later")}
 
 
 class Throttled(Exception):

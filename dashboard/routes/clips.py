@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from catalog.db import session_scope
 from catalog.models import Decision, Role
+from core.i18n import N_
 from dashboard.deps import Catalog, CurrentUser, User, require
+from dashboard.i18n import say
 from dashboard.routes.media import NOT_FOUND
 from dashboard.schemas import BAD_ID, AssigneeIn, Conflict, DecisionIn, DecisionOut, parse_id
 from flows import events
@@ -21,6 +23,7 @@ from wan_tasks.review import (REJECT_REASONS, Changes, DecisionConflict, NotAllo
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["clips"])
 Decider = Annotated[CurrentUser, Depends(require(Role.reviewer))]
+VIEWERS = N_("Viewers can watch and read, not decide.")
 
 
 def asset_id_of(ref: str) -> int:
@@ -72,7 +75,7 @@ def decide_form(ref: str, request: Request, catalog: Catalog, user: User,
     form = {"decision": decision.value, "reason": reason, "reason_code": reason_code, "prompt": prompt,
             "negative_prompt": negative_prompt, "seed": seed}
     if not user.at_least(Role.reviewer):
-        return _render(request, catalog, user, asset_id, 403, error="Viewers can watch and read, not decide.")
+        return _render(request, catalog, user, asset_id, 403, error=VIEWERS)
     new_seed = parse_id(seed) if seed else None
     if seed and new_seed is None:
         return _render(request, catalog, user, asset_id, 422, error=f"seed: {BAD_ID}: {seed!r}", form=form)
@@ -122,7 +125,7 @@ def decide_json(ref: str, request: Request, catalog: Catalog, user: Decider, bod
     try:
         return _decide(request, catalog, user, asset_id_of(ref), body)
     except DecisionConflict as e:
-        return JSONResponse(Conflict(detail=str(e), state=e.state).model_dump(mode="json"), status_code=409)
+        return JSONResponse(Conflict(detail=say(request, str(e)), state=e.state).model_dump(mode="json"), status_code=409)
     except NoTask as e:
         raise HTTPException(404, str(e)) from e
     except NotAllowed as e:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from catalog.db import session_scope
 from catalog.models import Asset, QcResult
+from core.i18n import N_
 from dashboard.deps import Catalog, User
 from dashboard.frames import Undecodable, frame_strip
 from dashboard.schemas import parse_id
@@ -28,8 +29,8 @@ pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["media"])
 REF = re.compile(r"([0-9]{1,10})(/frames\.png)?")  # ASCII digits; the range is parse_id's
 TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".png": "image/png", ".webm": "video/webm"}
-NOT_FOUND = "not found"
-UNDECODABLE = "this clip's file cannot be decoded (damaged or truncated): no frame strip"
+NOT_FOUND = N_("not found")
+UNDECODABLE = N_("this clip's file cannot be decoded (damaged or truncated): no frame strip")
 log = logging.getLogger(__name__)
 
 

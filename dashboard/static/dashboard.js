@@ -5,6 +5,8 @@
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content;
   const help = document.getElementById("help");
   const toastEl = document.getElementById("toast");
+  const t = JSON.parse(document.body.dataset.i18n || "{}");  // this page's language (dashboard/i18n.py JS)
+  const say = (key, fallback) => t[key] || fallback;
 
   function toast(text, kind) {
     toastEl.textContent = text;
@@ -58,20 +60,21 @@
   function outcome(row, res, label) {
     if (res.status === 200) {
       const s = res.data.state;
-      const text = s.status === "pending" ? `to ${s.stage}` : s.clip_status.replace("_", " ");
+      const text = s.status === "pending" ? `${say("to", "to")} ${s.stage}` : s.clip_status.replace("_", " ");
       row.querySelector(".status").textContent = text;
       row.querySelector(".status").className = `status status-${s.status === "pending" ? "to_approve" : s.clip_status}`;
       row.dataset.open = s.status === "pending" ? "1" : "0";
       row.dataset.stage = s.stage;
-      toast(`Clip #${row.dataset.asset}: ${label}.`, "ok");
+      toast(`${say("clip", "Clip")} #${row.dataset.asset}: ${say(label, label)}`, "ok");
       select(current + 1);
     } else if (res.status === 409) {
       const s = res.data.state || {};
       const last = (s.decisions || []).slice(-1)[0];
       row.querySelector(".status").textContent = (s.clip_status || "").replace("_", " ");
-      toast(`Someone else decided first: ${res.data.detail}` + (last ? ` (${last.decision} by ${last.reviewer})` : ""), "conflict");
+      toast(`${say("decided_first", "Someone else decided first")}: ${res.data.detail}` +
+            (last ? ` (${last.decision} ${say("by", "by")} ${last.reviewer})` : ""), "conflict");
     } else {
-      toast(`Not recorded: ${res.data.detail || res.status}`, "error");
+      toast(`${say("not_recorded", "Not recorded")}: ${res.data.detail || res.status}`, "error");
     }
   }
 
