@@ -325,3 +325,38 @@ def test_wanflow_edit_reframes_an_approved_clip_refuses_a_rejected_one_and_trace
     assert chain["edit"]["source_lineage"]["review"][0]["decision"] == "approve"
     tree = wanflow("lineage", f"asset:{edited.id}").stdout
     assert "edit  op=reframe" in tree and "source of this edit" in tree and "spring" in tree
+
+
+def test_vace_presets_are_the_published_ones_and_geometry_rules():
+    """Wan2.1 ``wan/configs/__init__.py`` SUPPORTED_SIZES and ``generate.py`` (50 steps, 81 frames, guidance 5.0,
+    ``sample_shift = 16`` for vace tasks), read independently of governance/variants.py."""
+    from governance import edits
+    from governance.model_refs import TASK_OF
+    from governance.variants import PRESETS
+
+    small, large = PRESETS["wan2.1-vace-1.3b"], PRESETS["wan2.1-vace-14b"]
+    assert (small.repo_id, set(small.sizes)) == ("Wan-AI/Wan2.1-VACE-1.3B-diffusers", {(832, 480), (480, 832)})
+    assert set(large.sizes) == {(1280, 720), (720, 1280), (832, 480), (480, 832)}
+    for p in (small, large):
+        assert (p.task, p.steps, p.num_frames, p.guidance, p.flow_shift(832, 480), p.flow_shift(1280, 720)) == \
+            ("vace", 50, 81, 5.0, 16.0, 16.0)
+    assert PRESETS["wan-tiny-vace"].stand_in and TASK_OF["wan-vace"] == "vace"
+    # reframe a 16:9-ish 832x480 source to 9:16: the canvas grows, the source sits centred on a 16-pixel grid
+    g = edits.geometry({"op": "reframe", "to": "9:16"}, 832, 480, 81)
+    assert (g.width, g.height, g.num_frames) == (832, 1488, 81) and g.y % 16 == 0 and g.x == 0
+    g = edits.geometry({"op": "extend", "frames": 40, "direction": "backward", "context_frames": 9}, 64, 32, 83)
+    assert (g.frames_used, g.num_frames, g.window, g.offset) == (81, 121, 49, 0)
+    keep = edits.keep_mask({"op": "replace", "box": [0, 0, 8, 8], "range": [1, 2]}, edits.Geometry(16, 16, 5, 5))
+    assert keep.sum() == 5 * 256 - 2 * 64 and not keep[1, :8, :8].any() and keep[0].all()
+    # the checks fail where they should: a shifted region, and a jump at the seam
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
+    broken = src.copy()
+    broken[3] = np.roll(src[3], 3, axis=1)
+    r = edits.untouched_region(broken, src, np.ones((5, 16, 16), bool))
+    assert r["passed"] is False and r["details"]["frames_violating"] == [3]
+    smooth = np.repeat(np.linspace(0, 120, 9)[:, None, None, None], 4, axis=1).repeat(4, axis=2).repeat(3, axis=3)
+    assert edits.seam_jump(smooth.astype(np.uint8), 5)["passed"] is True
+    jumped = smooth.copy()
+    jumped[5:] += 90
+    assert edits.seam_jump(np.clip(jumped, 0, 255).astype(np.uint8), 5)["passed"] is False
