@@ -264,6 +264,7 @@ items:
 """
 
 
+@pytest.mark.slow
 def test_wanflow_edit_reframes_an_approved_clip_refuses_a_rejected_one_and_traces_both(tmp_path, tiny_model,
                                                                                      tiny_vace_model):
     """The catalog path: a clip of an earlier campaign named by item id; a rejected one is refused with the
