@@ -21,6 +21,7 @@ from cli.context import InputError, catalog, console, fail, guard, prefect_flows
 from cli.lineage import print_lineage
 from cli.users import demo_users
 from core.settings import Settings
+from governance.brief_schema import BriefInvalid
 from governance.renditions import load_presets
 from wan_tasks.intake import validate
 from wan_tasks.regenerate import CannotRegenerate, regenerate
@@ -172,7 +173,11 @@ def _demo_edit(cfg: Settings, engine) -> None:  # noqa: ANN001 - a catalog engin
     """The example's edit: reframe the approved hero clip to 9:16, approve it as the demo user, publish it and
     trace the published file back through the edit to its source clip."""
     console.rule("edit: the hero clip reframed to 9:16 (examples/edit-brief.yaml)")
-    summary = run_campaign(EXAMPLE_EDIT, cfg)
+    try:
+        summary = run_campaign(EXAMPLE_EDIT, cfg)
+    except BriefInvalid as exc:  # e.g. QC let no hero-shot clip through to be approved: say so, keep the rest
+        console.print("[yellow]the example edit was refused:[/]\n" + "\n".join(map(str, exc.problems)))
+        return
     with session_scope(engine) as s:
         for p in pending(s, summary["campaign"]):
             decide(s, p.asset_id, Decision.approve, "demo: approved automatically", DEMO_APPROVER)
