@@ -229,6 +229,7 @@ def test_bad_edits_name_file_row_and_field_and_write_nothing(tmp_path):
     (d / "notes.txt").write_text("not an image")
     brief = d / "brief.yaml"
     cfg = Settings(home=tmp_path / "home", catalog_url=f"sqlite:///{tmp_path / 'home' / 'catalog.db'}")
+    open_catalog(cfg.catalog_db_url)  # an (empty) catalog, so that asset:999 is looked up and not found
     # the block's structure is checked with the brief; its files once the brief is well-formed
     for bad in (BAD_ITEMS[-2:], BAD_ITEMS[:-2]):
         items = "".join(f"  - id: item-{i}\n    prompt: A red sneaker on a white floor\n    edit: {e}\n"
@@ -249,7 +250,10 @@ def test_bad_edits_name_file_row_and_field_and_write_nothing(tmp_path):
         validate(brief, cfg)
     (p,) = err.value.problems
     assert (p.row, p.field) == (9, "edit.op") and "reframe needs a VACE model" in p.message, str(p)
-    assert not (tmp_path / "home" / "assets").exists() or not any((tmp_path / "home" / "assets").rglob("*.mp4"))
+    assert not (tmp_path / "home" / "assets").exists()
+    from catalog.models import Brief
+    with session_scope(open_catalog(cfg.catalog_db_url)) as s:
+        assert s.scalar(select(Brief)) is None  # nothing recorded or not any((tmp_path / "home" / "assets").rglob("*.mp4"))
 
 
 SOURCE_BRIEF = """campaign: spring

@@ -102,8 +102,9 @@ def resolve_edits(brief: ValidBrief, catalog_url: str, variant_of) -> ValidBrief
     if not any(s.edit for s in specs):
         return brief
     problems: list[Problem] = []
-    engine = open_catalog(catalog_url) if any((s.edit.get("source") or "").startswith(("asset:", "item:"))
-                                               for s in specs if s.edit) else None
+    named = any((s.edit.get("source") or "").startswith(("asset:", "item:")) for s in specs if s.edit)
+    fresh = catalog_url.startswith("sqlite:///") and not Path(catalog_url.removeprefix("sqlite:///")).exists()
+    engine = open_catalog(catalog_url) if named and not fresh else None  # validating never creates a catalog
     resolved: dict[tuple[str, int], ItemSpec] = {}
     for spec in specs:
         if not spec.edit:
@@ -141,6 +142,8 @@ def _resolve(spec: ItemSpec, brief: ValidBrief, engine: Any, variant_of) -> Item
         ref = edit["source"]
         asset_id = None
         if ref.startswith(("asset:", "item:")):
+            if engine is None:
+                raise edits.EditError("edit.source", f"{ref}: there is no catalog yet, so nothing to edit")
             with session_scope(engine) as s:
                 try:
                     asset = source_clip(s, ref)
