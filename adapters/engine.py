@@ -45,6 +45,7 @@ class GenerationParams:
     image: str | None = None  # I2V: the conditioning image (a file)
     flow_shift: float | None = None  # None: keep the scheduler's
     guidance_2: float | None = None  # Wan 2.2 A14B: the low-noise expert's guidance (None: the same as guidance)
+    edit: dict[str, Any] | None = field(default=None, hash=False, compare=False)  # an edit (adapters.vace runs it)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
-PIPELINE_CLASSES = ("WanPipeline", "WanImageToVideoPipeline")
+PIPELINE_CLASSES = ("WanPipeline", "WanImageToVideoPipeline", "WanVACEPipeline")
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 __all__ = ["GenerationParams", "ModelNotFound", "load_pipeline", "generate_frames", "resolve_source"]
 

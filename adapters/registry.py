@@ -24,13 +24,13 @@ from typing import Any
 from adapters.memory import Policy, Shape, estimate_peak, footprint_from_folder
 from adapters.pipelines import resolve_source, weight_files
 from adapters.random_weights import is_random, refuse
-from adapters.standins import BUILDERS, LABELS, TINY_I2V_VARIANT, TINY_VARIANT
+from adapters.standins import BUILDERS, LABELS, TINY_I2V_VARIANT, TINY_VACE_VARIANT, TINY_VARIANT
 from adapters.tracking import mlflow_client
 from core import heavy
 from governance.model_refs import ALIAS_RE, BOOTSTRAP_ALIAS, REGISTERED_MODELS, TASK_OF, ModelRefError, parse_ref
 from governance.variants import PRESETS, UnknownVariant, preset_for
 
-BOOTSTRAP = {"wan-t2v": TINY_VARIANT, "wan-i2v": TINY_I2V_VARIANT}  # what a fresh store gets, per model name
+BOOTSTRAP = {"wan-t2v": TINY_VARIANT, "wan-i2v": TINY_I2V_VARIANT, "wan-vace": TINY_VACE_VARIANT}  # what a fresh store gets, per model name
 # the tags every version gets, `weights_sha256` written last: a version without it is half-registered
 REQUIRED_TAGS = ("variant", "stand_in", "label", "task", "licence", "sizes", "default_params", "weights_bytes",
                  "weight_files", "vram_gb_published", "weights_sha256")
@@ -135,7 +135,7 @@ class Registry:
             preset = preset_for(variant)
         except UnknownVariant as exc:
             raise ModelRefError(str(exc)) from None
-        if preset.task not in (TASK_OF[name], "ti2v"):  # TI2V-5B does both: it may be registered under either name
+        if preset.task != TASK_OF[name] and not (preset.task == "ti2v" and name != "wan-vace"):  # TI2V-5B: either
             raise ModelRefError(f"variant {variant!r} is a {preset.task.upper()} model; register it under "
                                 f"{next(n for n, t in TASK_OF.items() if t == preset.task)}, not {name}")
         text = str(source)

@@ -6,6 +6,7 @@ Shaped like Wan 2.2: `wan-tiny-ti2v` (TI2V-5B's layout: the 48-channel VAE with 
 spatial compression, per-token timesteps; one model for text and image to video) and `wan-tiny-moe` /
 `wan-tiny-moe-i2v` (the A14B layout: a high-noise ``transformer`` and a low-noise ``transformer_2`` with their
 own seeds, switched at ``boundary_ratio`` 0.875 / 0.9 as published; the I2V one has no CLIP image branch).
+For editing: `wan-tiny-vace` (a ``WanVACEPipeline``: the T2V transformer with VACE control layers), not VACE.
 
 Both are built with *seeded random weights* from configs (no download), saved with ``save_pretrained``
 and loaded back with ``from_pretrained`` — the code path real Wan weights in diffusers format take. Their
@@ -38,6 +39,9 @@ TINY_TI2V_LABEL = ("wan-tiny-ti2v (stand-in: Wan 2.2 TI2V layout at tiny size, r
                    "not Wan2.2 TI2V-5B)")
 TINY_MOE_LABEL = ("wan-tiny-moe (stand-in: two tiny experts switched at a boundary, random weights, noise-like "
                   "output; not Wan2.2 T2V-A14B)")
+TINY_VACE_VARIANT = "wan-tiny-vace"
+TINY_VACE_LABEL = ("wan-tiny-vace (stand-in: a tiny WanVACEPipeline, random weights, noise-like output; "
+                   "not Wan2.1 VACE-1.3B or -14B)")
 TINY_MOE_I2V_LABEL = ("wan-tiny-moe-i2v (stand-in: two tiny experts switched at a boundary, random weights, "
                       "noise-like output; not Wan2.2 I2V-A14B)")
 TINY_TRANSFORMER: dict[str, Any] = dict(
@@ -51,6 +55,9 @@ TINY_LARGE_TRANSFORMER = {**TINY_TRANSFORMER, "num_attention_heads": 4, "ffn_dim
 TINY_I2V_TRANSFORMER = {**TINY_TRANSFORMER, "in_channels": 36, "image_dim": 16, "added_kv_proj_dim": 24}
 TINY_TI2V_TRANSFORMER = {**TINY_TRANSFORMER, "in_channels": 48, "out_channels": 48}
 TINY_MOE_I2V_TRANSFORMER = {**TINY_TRANSFORMER, "in_channels": 36}  # no image_dim: A14B has no CLIP branch
+# VACE: the T2V transformer plus control blocks after layers 0 and 2 (as diffusers' own VACE test); the control
+# input is 16 inactive + 16 reactive latent channels + 64 (the 8x8 pixel mask folded into channels) = 96.
+TINY_VACE_TRANSFORMER = {**TINY_TRANSFORMER, "num_layers": 3, "vace_layers": [0, 2], "vace_in_channels": 96}
 # The 2.2 VAE's layout (governance.variants.VAE_WAN22) at tiny width: z 48, residual blocks, 12 = 3x2x2 input.
 TINY_VAE_22: dict[str, Any] = dict(
     base_dim=8, decoder_base_dim=12, z_dim=48, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
@@ -89,7 +96,7 @@ def clip_image_processor(side: int):
 
 
 def _components(seed: int, transformer_config: dict[str, Any], vae_config: dict[str, Any] | None = None,
-                transformer_2: bool = False) -> dict[str, Any]:
+                transformer_2: bool = False, transformer_class: str = "WanTransformer3DModel") -> dict[str, Any]:
     torch, diffusers, transformers = heavy.torch(), heavy.diffusers(), heavy.transformers()
     tokenizer = byte_level_tokenizer()
     torch.manual_seed(seed)
@@ -104,7 +111,7 @@ def _components(seed: int, transformer_config: dict[str, Any], vae_config: dict[
     vae = diffusers.AutoencoderKLWan(**(vae_config or dict(
         base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])))
     torch.manual_seed(seed + 2)
-    transformer = diffusers.WanTransformer3DModel(**transformer_config)
+    transformer = getattr(diffusers, transformer_class)(**transformer_config)
     parts = dict(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
                  scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0), transformer=transformer)
     if transformer_2:
@@ -181,11 +188,23 @@ def build_tiny_moe_i2v_model(dest: Path, seed: int = 0) -> Path:
     return _save(pipe, dest, TINY_MOE_I2V_LABEL, seed)
 
 
+def build_tiny_vace_model(dest: Path, seed: int = 0) -> Path:
+    """Build `wan-tiny-vace` (a WanVACEPipeline over a WanVACETransformer3DModel with two control layers) with
+    seeded random weights. Offline. The edit operations (reframe, extend, replace, reference) run on it."""
+    if (dest / "model_index.json").exists():
+        return dest
+    quiet()
+    parts = _components(seed, TINY_VACE_TRANSFORMER, transformer_class="WanVACETransformer3DModel")
+    return _save(heavy.diffusers().WanVACEPipeline(**parts), dest, TINY_VACE_LABEL, seed)
+
+
 BUILDERS = {TINY_VARIANT: build_tiny_model, TINY_I2V_VARIANT: build_tiny_i2v_model,
             TINY_LARGE_VARIANT: build_tiny_large_model, TINY_TI2V_VARIANT: build_tiny_ti2v_model,
-            TINY_MOE_VARIANT: build_tiny_moe_model, TINY_MOE_I2V_VARIANT: build_tiny_moe_i2v_model}
+            TINY_MOE_VARIANT: build_tiny_moe_model, TINY_MOE_I2V_VARIANT: build_tiny_moe_i2v_model,
+            TINY_VACE_VARIANT: build_tiny_vace_model}
 LABELS = {TINY_VARIANT: TINY_LABEL, TINY_I2V_VARIANT: TINY_I2V_LABEL, TINY_LARGE_VARIANT: TINY_LARGE_LABEL,
-          TINY_TI2V_VARIANT: TINY_TI2V_LABEL, TINY_MOE_VARIANT: TINY_MOE_LABEL, TINY_MOE_I2V_VARIANT: TINY_MOE_I2V_LABEL}
+          TINY_TI2V_VARIANT: TINY_TI2V_LABEL, TINY_MOE_VARIANT: TINY_MOE_LABEL, TINY_MOE_I2V_VARIANT: TINY_MOE_I2V_LABEL,
+          TINY_VACE_VARIANT: TINY_VACE_LABEL}
 
 
 def build_tiny_lora(model_folder: Path, dest: Path, seed: int = 0, rank: int = 4,

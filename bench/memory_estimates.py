@@ -29,6 +29,8 @@ def main() -> None:
     rows = []
     for name in REAL_VARIANTS:
         p = PRESETS[name]
+        if p.transformer is None:  # VACE: no architecture recorded for random-weights mode yet
+            continue
         fp = mm.footprint_from_modules(random_components(name, device="meta"), "cuda")
         sizes = sorted({(w, h) if w >= h else (h, w) for w, h in p.sizes}, key=lambda s: s[0] * s[1])
         for i, (w, h) in enumerate(sizes):

@@ -79,7 +79,8 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
                     "batch", "idempotency_key", "started_at", "finished_at"),
         "lora": job.params.get("lora"),  # brand LoRA: path, scale, sha256 (None if the campaign named none)
         "conditioning_image": job.params.get("image"),  # I2V: path, sha256
-        "experts": _experts(job),  # Wan 2.2 A14B: each expert's weights, the boundary, the steps each ran
+        "experts": _experts(job),
+        "edit": _edit(session, job),  # an edit: operation, parameters, mask and references, and the source's chain  # Wan 2.2 A14B: each expert's weights, the boundary, the steps each ran
         "model_version": _row(session.get(ModelVersion, job.model_version_id),
                               "registry_name", "version", "variant", "source", "weights_sha256", "stand_in"),
         "prompt_item": _row(item, "id", "item_key", "prompt", "negative_prompt", "locale", "source_row"),
@@ -90,6 +91,22 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
         "review": [_row(d, "decision", "reason", "reviewer", "created_at") for d in decisions],
         "run": _row(run, "id", "flow", "prefect_flow_run_id", "mlflow_run_id") if run else None,
     }
+
+
+def _edit(session: Session, job: GenerationJob) -> dict[str, Any] | None:
+    """An edited clip's own inputs (operation, parameters, mask asset and references with their sha256) and the
+    full lineage of the clip it was made from (a source file outside the catalog: its path and sha256)."""
+    edit = job.params.get("edit")
+    if not edit:
+        return None
+    mask = edit.get("mask")
+    mask_id = session.scalar(select(Asset.id).where(Asset.kind == AssetKind.mask, Asset.sha256 == mask["sha256"])
+                             .order_by(Asset.id)) if mask else None
+    params = {k: v for k, v in edit.items() if k not in ("source", "mask", "references", "geometry", "model", "op")}
+    return {"op": edit["op"], "params": params, "geometry": edit.get("geometry"), "model_ref": edit.get("model"),
+            "source": edit.get("source"), "source_asset_id": job.edit_of_id,
+            "mask": {**mask, "asset_id": mask_id} if mask else None, "references": edit.get("references") or [],
+            "source_lineage": lineage(session, f"asset:{job.edit_of_id}") if job.edit_of_id else None}
 
 
 def _experts(job: GenerationJob) -> dict[str, Any] | None:

@@ -54,6 +54,7 @@ class AssetKind(str, enum.Enum):
     rendition = "rendition"
     poster = "poster"
     preview = "preview"  # short animated WebP/GIF of a rendition
+    mask = "mask"  # an edit's mask (video or image), by sha256 (governance.edits)
 
 
 class ClipStatus(str, enum.Enum):
@@ -111,6 +112,7 @@ class Brief(Base):
     model_version_id: Mapped[int | None]
     canary_version_id: Mapped[int | None]  # the challenger a `canary:` fraction of its jobs goes to
     canary_fraction: Mapped[float | None]
+    edit_version_id: Mapped[int | None]  # the frozen VACE model of the brief's edit items (wan_tasks/edit.py)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     campaign: Mapped[Campaign] = relationship(back_populates="briefs", lazy="raise")
 
@@ -177,6 +179,7 @@ class GenerationJob(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     revision_of_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id", use_alter=True), index=True)
+    edit_of_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id", use_alter=True), index=True)  # edit source
     variant_index: Mapped[int]
     seed: Mapped[int] = mapped_column(Integer)
     params: Mapped[dict[str, Any]]

@@ -22,6 +22,7 @@ from cli.context import InputError, catalog, console, fail, guard, prefect_flows
 from cli.lineage import print_lineage
 from cli.users import demo_users
 from core.settings import Settings
+from governance.brief_schema import BriefInvalid
 from governance.renditions import load_presets
 from wan_tasks.intake import validate
 from wan_tasks.regenerate import CannotRegenerate, regenerate
@@ -30,6 +31,7 @@ from wan_tasks.review import decide, pending
 app = typer.Typer()
 DEMO_APPROVER = "demo-approver (demo user, not a real approval)"
 EXAMPLE_BRIEF = Path("examples/brief.yaml")
+EXAMPLE_EDIT = Path("examples/edit-brief.yaml")  # a 9:16 reframe of the approved hero clip (see README, Editing)
 
 
 def run_campaign(brief: Path, cfg: Settings) -> dict:
@@ -167,3 +169,26 @@ def campaign_demo(brief: Annotated[Path, typer.Option(help="Brief to run.")] = E
         v = verify(Path(mp4), cfg.c2pa_trust_anchors)
         console.print(f"C2PA of {Path(mp4).name}: {v.state}, AI-generated={v.ai_generated}, "
                       f"generator={v.generator}, ingredient={[i['title'] for i in v.ingredients]}")
+    if brief == EXAMPLE_BRIEF and EXAMPLE_EDIT.exists():
+        _demo_edit(cfg, engine)
+
+
+def _demo_edit(cfg: Settings, engine) -> None:  # noqa: ANN001 - a catalog engine
+    """The example's edit: reframe the approved hero clip to 9:16, approve it as the demo user, publish it and
+    trace the published file back through the edit to its source clip."""
+    console.rule("edit: the hero clip reframed to 9:16 (examples/edit-brief.yaml)")
+    try:
+        summary = run_campaign(EXAMPLE_EDIT, cfg)
+    except BriefInvalid as exc:  # e.g. QC let no hero-shot clip through to be approved: say so, keep the rest
+        console.print("[yellow]the example edit was refused:[/]\n" + "\n".join(map(str, exc.problems)))
+        return
+    with session_scope(engine) as s:
+        for p in pending(s, summary["campaign"]):
+            decide(s, p.asset_id, Decision.approve, "demo: approved automatically", DEMO_APPROVER)
+    published = prefect_flows().publish.publish(summary["campaign"], cfg)
+    manifest = json.loads(Path(published["manifest"]).read_text()) if published["manifest"] else {"files": []}
+    mp4 = next((f["uri"] for f in manifest["files"] if f["uri"].endswith(".mp4")), None)
+    if mp4:
+        console.rule(f"lineage of {Path(mp4).name} (the edit, then its source)")
+        with session_scope(engine) as s:
+            print_lineage(lineage(s, mp4))

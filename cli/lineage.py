@@ -117,4 +117,21 @@ def print_lineage(c: dict) -> None:
         rv.add(f"{d['decision']}  by {d['reviewer']}  {d['reason']}  {d['created_at']}")
     if c["run"]:
         node.add(f"run  {fmt(c['run'], ('id', 'flow', 'prefect_flow_run_id', 'mlflow_run_id'))}")
+    if c.get("edit"):
+        _edit_node(node, c["edit"])
     console.print(root)
+    if (c.get("edit") or {}).get("source_lineage"):  # the second chain: the clip this one was edited from
+        console.print(f"[bold]source of this edit[/] (asset:{c['edit']['source_asset_id']}):")
+        print_lineage(c["edit"]["source_lineage"])
+
+
+def _edit_node(node: Tree, e: dict) -> None:
+    src = e.get("source") or {}
+    ed = node.add(f"edit  op={e['op']}  params={e['params']}  model={e.get('model_ref')}")
+    if src:
+        ed.add(f"source  {src.get('ref')}  asset={e.get('source_asset_id')}  {src.get('path')}  "
+               f"sha256={src.get('sha256', '')[:16]}…")
+    if e.get("mask"):
+        ed.add(f"mask  asset={e['mask'].get('asset_id')}  {e['mask']['path']}  sha256={e['mask']['sha256'][:16]}…")
+    for r in e.get("references") or []:
+        ed.add(f"reference image  {r['path']}  sha256={r['sha256'][:16]}…")

@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                             "regenerate nothing."),
     "publish": ("cli.campaign", "Transcode approved clips and deliver renditions, posters and a manifest to the "
                                 "destination."),
+    "edit": ("cli.edit", "Edit one clip outside a brief (reframe, extend, replace, remove, restyle, reference), with "
+                         "the same\nvalidation, catalog, QC and review as a campaign."),
     "lineage": ("cli.lineage", "Trace a published file back to rendition, raw clip, job, model version, prompt, "
                                "brief, QC and review;\nor, with --model NAME/N, list everything made with that "
                                "version."),

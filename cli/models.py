@@ -71,7 +71,7 @@ def models_register(
         preset = preset_for(variant)
     except UnknownVariant as e:
         raise InputError([f"variant: {e}"]) from None
-    name = name or {"t2v": "wan-t2v", "i2v": "wan-i2v", "ti2v": "wan-t2v"}[preset.task]  # TI2V: either name
+    name = name or {"t2v": "wan-t2v", "i2v": "wan-i2v", "ti2v": "wan-t2v", "vace": "wan-vace"}[preset.task]  # TI2V: either name
     registry = registry_for(cfg)
     registry.ensure_bootstrap(name)  # a fresh store gets its stand-in champion first
     if source is None:

@@ -19,7 +19,7 @@ from core.i18n import N_
 from core.settings import Settings
 from dashboard import i18n
 from dashboard.deps import SIGN_IN_REQUIRED, SignInRequired
-from dashboard.routes import ab, auth, clips, media, queue, users
+from dashboard.routes import ab, auth, clips, compare, media, queue, users
 
 HERE = Path(__file__).parent
 API_PREFIX = "/api"
@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers.setdefault(k, v)
         return response
 
-    for module in (auth, queue, clips, media, users, ab):
+    for module in (auth, queue, clips, compare, media, users, ab):
         app.include_router(module.pages)
         app.include_router(module.api, prefix=API_PREFIX)
 

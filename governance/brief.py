@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from governance import edits
 from governance.brand import BrandInvalid, BrandNotFound, BrandProfile, load_brand
 from governance.brief_schema import (CAMPAIGN_RULE, CSV_OPTIONAL, CSV_REQUIRED, BriefInvalid, ItemSpec, Problem,
                                      Rejection, ValidBrief, is_campaign_name)
@@ -48,6 +49,7 @@ class _Top(_Doc):
     lora: dict[str, Any] | None = None
     canary: float | None = Field(default=None, ge=0, lt=1)
     canary_model: str | None = None
+    edit_model: str | None = None
 
 
 class _Defaults(_Doc):
@@ -80,6 +82,7 @@ class _Item(_Doc):
     steps: int | None = None
     guidance: float | None = None
     image: str | None = None
+    edit: dict[str, Any] | None = None
 
 
 _OVERRIDES = ("num_frames", "width", "height", "variants", "formats", "steps", "guidance", "image")
@@ -330,12 +333,21 @@ def _item_specs(rows: list[RawRow], dfl: dict[str, Any], file: str, lines: Lines
                 eff[key] = dfl[key]
                 dkey = dfl["_frames_key"] if key == "num_frames" else key
                 origin[(src, row, key)] = (file, _line(lines, ("defaults", dkey)), f"defaults.{dkey}")
+        edit = None
+        if got.get("edit") is not None:
+            try:  # "_row": the line of the ``edit:`` key, for the problems found when the edit is resolved
+                edit = edits.parse(got["edit"]) | {"_row": _line(lines, prefix + ("edit",), row) if prefix else row}
+            except edits.EditError as exc:
+                key = exc.field.split(".")[-1]
+                problems.append(Problem(src, _line(lines, prefix + ("edit", key), row) if prefix else row,
+                                        exc.field, exc.message))
+                continue
         specs.append(ItemSpec(
             key=_nfc(got["id"]), prompt=_nfc(eff["prompt"].strip()), negative_prompt=_nfc(eff["negative_prompt"].strip()),
             locale=eff["locale"], num_frames=eff["num_frames"], fps=eff["fps"], width=eff["width"],
             height=eff["height"], variants=eff["variants"], formats=tuple(dict.fromkeys(eff["formats"])),
             steps=eff["steps"], guidance=float(eff["guidance"]), seed=eff["seed"], source_file=src, row=row,
-            image=eff["image"]))
+            image=eff["image"], edit=edit))
     return specs, origin
 
 
@@ -384,6 +396,11 @@ def load_brief(path: Path, brands_dir: Path | None = None,
     dfl = _defaults(top, file, lines, problems)
     rows, csv_bytes = _raw_rows(top, path, lines, problems)
     specs, origin = _item_specs(rows, dfl, file, lines, problems)
+    edit_model = None
+    if any(s.edit and s.edit["op"] in edits.VACE_OPS for s in specs):
+        edit_model = top.get("edit_model") or edits.DEFAULT_EDIT_MODEL
+        problems += [Problem(p.file, p.row, "edit_model", p.message) for p in _check_model(
+            edit_model, file, _line(lines, ("edit_model",)), known_models)]
     # 3. value rules over the table; move problems with a value from defaults to its line
     if specs:
         for p in check_prompt_table(specs):
@@ -404,4 +421,4 @@ def load_brief(path: Path, brands_dir: Path | None = None,
         extra += f"\nlora_low_noise:{lora.low_noise_sha256}"
     return ValidBrief(path=path, sha256=hashlib.sha256(raw + csv_bytes + extra.encode()).hexdigest(),
                  campaign=top["campaign"], brand=brand, model_ref=top["model"], items=items, rejected=rejected,
-                 lora=lora, canary=top.get("canary") or 0.0, canary_model=canary_model)
+                 lora=lora, canary=top.get("canary") or 0.0, canary_model=canary_model, edit_model=edit_model)

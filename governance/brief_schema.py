@@ -83,6 +83,7 @@ class ItemSpec:
     row: int
     image: str | None = None  # I2V conditioning image: absolute path, checked at intake
     image_sha256: str | None = None
+    edit: dict | None = None  # an edit of a source (governance.edits): parsed here, resolved at intake
 
 
 @dataclass(frozen=True)
@@ -125,3 +126,4 @@ class ValidBrief:
     warnings: tuple[str, ...] = ()  # e.g. a size the model's variant advises against (governance.fit)
     canary: float = 0.0  # fraction of the jobs routed to ``canary_model`` (deterministic by seed)
     canary_model: str | None = None  # default: the same model's `challenger` alias
+    edit_model: str | None = None  # the model of the brief's VACE edits (governance.edits.DEFAULT_EDIT_MODEL)

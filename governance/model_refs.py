@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-REGISTERED_MODELS = ("wan-t2v", "wan-i2v")
-TASK_OF = {"wan-t2v": "t2v", "wan-i2v": "i2v"}
+REGISTERED_MODELS = ("wan-t2v", "wan-i2v", "wan-vace")
+TASK_OF = {"wan-t2v": "t2v", "wan-i2v": "i2v", "wan-vace": "vace"}  # wan-vace: the edit model (governance.edits)
 BOOTSTRAP_ALIAS = "champion"
 CHALLENGER_ALIAS = "challenger"
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")

@@ -98,7 +98,7 @@ class SizeCheck:
 class Preset:
     name: str
     label: str
-    task: Literal["t2v", "i2v", "ti2v"]  # ti2v: one model for both (an item with an image is I2V)
+    task: Literal["t2v", "i2v", "ti2v", "vace"]  # ti2v: one model for both; vace: the edit model (governance.edits)
     repo_id: str | None
     sizes: tuple[Size, ...] | None  # None: any multiple of 16 (stand-ins)
     steps: int
@@ -193,6 +193,17 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            sizes=_720 + _480, steps=40, guidance=3.5, guidance_2=3.5, boundary_ratio=0.9,
            flow_shift_480p=5.0, flow_shift_720p=5.0, transformer=TRANSFORMER_I2V_A14B,
            transformer_2=TRANSFORMER_I2V_A14B, published_min_memory_gb=41.0),
+    # Wan2.1 VACE (editing: reframe, extend, replace, reference; governance/edits.py). Sources: the Wan2.1 repository,
+    # ``wan/configs/__init__.py`` (SUPPORTED_SIZES: vace-1.3B 480*832, 832*480; vace-14B 720*1280, 1280*720,
+    # 480*832, 832*480) and ``generate.py`` ``_validate_args`` (50 steps, 81 frames, guidance 5.0 and
+    # ``sample_shift = 16`` for every ``vace`` task); the Wan-AI/Wan2.1-VACE-*-diffusers model cards.
+    Preset(name="wan2.1-vace-1.3b", label="Wan2.1 VACE-1.3B", task="vace", repo_id="Wan-AI/Wan2.1-VACE-1.3B-diffusers",
+           sizes=_480, steps=50, flow_shift_480p=16.0, flow_shift_720p=16.0,
+           advised_against={s: _1_3B_AT_720P for s in _720}),
+    Preset(name="wan2.1-vace-14b", label="Wan2.1 VACE-14B", task="vace", repo_id="Wan-AI/Wan2.1-VACE-14B-diffusers",
+           sizes=_720 + _480, steps=50, flow_shift_480p=16.0, flow_shift_720p=16.0),
+    Preset(name="wan-tiny-vace", label="wan-tiny-vace (stand-in, random weights)", task="vace", repo_id=None,
+           sizes=None, steps=4, stand_in=True, licence=_STANDIN_LICENCE),
     Preset(name="wan-tiny", label="wan-tiny (stand-in, random weights)", task="t2v", repo_id=None, sizes=None,
            steps=4, stand_in=True, licence=_STANDIN_LICENCE),
     Preset(name="wan-tiny-i2v", label="wan-tiny-i2v (stand-in, random weights)", task="i2v", repo_id=None,

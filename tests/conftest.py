@@ -127,6 +127,14 @@ def tiny_i2v_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_vace_model(tmp_path_factory) -> Path:
+    """The wan-tiny-vace stand-in (a tiny WanVACEPipeline, seeded random weights), built once per session."""
+    from adapters.standins import build_tiny_vace_model
+
+    return build_tiny_vace_model(tmp_path_factory.mktemp("models") / "wan-tiny-vace")
+
+
+@pytest.fixture(scope="session")
 def tiny_lora(tmp_path_factory, tiny_model) -> Path:
     """A brand LoRA made locally with peft on wan-tiny's transformer (random, so it visibly changes clips)."""
     from adapters.standins import build_tiny_lora

@@ -93,6 +93,13 @@ def test_demo_end_to_end_then_lineage_json(tmp_path):
     assert chain["publication"]["uri"] == str(mp4s[0])
     assert chain["review"][0]["reviewer"].startswith("demo-approver")
     assert chain["model_version"]["variant"] == "wan-tiny"
+    # the example's edit: the hero clip reframed to 9:16, published, traced to the edit and to its source
+    stories = sorted((home / "published" / "spring-launch-stories").glob("*.mp4"))
+    assert stories, r.stdout[-3000:]
+    edited = json.loads(wanflow("lineage", str(stories[0]), "--json", home=home).stdout)
+    assert edited["edit"]["op"] == "reframe" and edited["model_version"]["variant"] == "wan-tiny-vace"
+    assert edited["edit"]["source_lineage"]["prompt_item"]["item_key"] == "hero-shot"
+    assert edited["edit"]["source_lineage"]["review"][0]["decision"] == "approve"
     r = wanflow("lineage", "asset:99999", home=home)
     assert r.returncode == 2 and "not found" in r.stderr
     # the demo's history: every clip QC let through was approved, so kappa applies nowhere and nothing is suggested

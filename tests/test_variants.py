@@ -30,10 +30,12 @@ def test_presets_match_the_published_defaults(name):
 def test_only_the_published_variants_plus_labelled_stand_ins():
     stand_ins = {"wan-tiny", "wan-tiny-i2v", "wan-tiny-large", "wan-tiny-ti2v", "wan-tiny-moe", "wan-tiny-moe-i2v"}
     wan22 = ["wan2.2-ti2v-5b", "wan2.2-t2v-a14b", "wan2.2-i2v-a14b"]  # read against their sources in test_wan22.py
-    assert set(PRESETS) == set(PUBLISHED) | set(wan22) | stand_ins
+    vace = ["wan2.1-vace-1.3b", "wan2.1-vace-14b"]  # read against their sources in test_edits.py
+    stand_ins.add("wan-tiny-vace")
+    assert set(PRESETS) == set(PUBLISHED) | set(wan22) | set(vace) | stand_ins
     assert all(PRESETS[n].stand_in and "stand-in" in PRESETS[n].label for n in stand_ins)
     assert all(PRESETS[n].licence == "Apache-2.0" for n in PUBLISHED)
-    assert [r["variant"] for r in variants_table()] == [*PUBLISHED, *wan22]
+    assert [r["variant"] for r in variants_table()] == [*PUBLISHED, *wan22, *vace]
     assert preset_for("wan2.1-t2v-1.3b").published_min_memory_gb == 8.19
 
 

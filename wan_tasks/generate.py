@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from adapters import media, memory
 from adapters import pipelines as models
 from adapters.engine import GenerationParams, Lora, OnStep, run_batch
+from adapters.vace import run_edit
 from catalog import claims
 from catalog.db import session_scope
 from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJob, JobStatus, ModelVersion, PromptItem,
@@ -43,7 +44,7 @@ def request(job: GenerationJob, item: PromptItem) -> GenerationParams:
         prompt=item.prompt, negative_prompt=p.get("negative_prompt", item.negative_prompt), width=p["width"],
         height=p["height"], num_frames=p["num_frames"], steps=p["steps"], guidance=p["guidance"], seed=job.seed,
         image=p["image"]["path"] if p.get("image") else None, flow_shift=p.get("flow_shift"),
-        guidance_2=p.get("guidance_2"))
+        guidance_2=p.get("guidance_2"), edit=p.get("edit"))
 
 
 def lora_of(job: GenerationJob) -> Lora | None:
@@ -66,6 +67,7 @@ def batch_key(job: GenerationJob) -> tuple:
     p = job.params
     return (job.model_version_id, p["width"], p["height"], p["num_frames"], p["steps"], p["guidance"],
             p.get("flow_shift"), p.get("guidance_2"), (p.get("image") or {}).get("sha256"),
+            job.idempotency_key if p.get("edit") else None,  # an edit runs alone
             (p.get("lora") or {}).get("sha256"), (p.get("lora") or {}).get("scale"),
             (p.get("lora") or {}).get("low_noise_sha256"))
 
@@ -177,7 +179,7 @@ def make_clips(source: str, variant: str, requests: list[GenerationParams], opts
         t = time.perf_counter()
         pipe = models.load_pipeline(folder, device, p, card, variant)
         load_s += time.perf_counter() - t
-        return run_batch(pipe, requests, on_step=on_step, lora=lora)
+        return (run_edit if r0.edit else run_batch)(pipe, requests, on_step=on_step, lora=lora)
 
     others = models.resident_elsewhere(folder, device) if isinstance(card, memory.BudgetCard) else 0
     result, used, attempts = memory.run_with_fallback(
@@ -231,6 +233,8 @@ def _store(engine: Engine, job_id: int, index: int, batch_ids: list[int], made: 
         job.batch = {"job_ids": batch_ids, "index": index, "size": n, "policy_start": made["start"],
                      "policy_attempts": made["attempts"],
                      "software": {p: version(p) for p in ("torch", "diffusers", "transformers")}}
+        if "edit" in result.details:  # an edit: the pipeline that ran it and the frames it generated
+            job.batch["edit"] = result.details["edit"]
         if "experts" in result.details:  # Wan 2.2 A14B: the boundary used and how many steps each expert ran
             job.batch["experts"] = result.details["experts"]
         asset = s.scalar(select(Asset).where(Asset.job_id == job_id, Asset.kind == AssetKind.raw_clip))

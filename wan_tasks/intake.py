@@ -17,7 +17,7 @@ from core.settings import Settings
 from governance.brand import BrandProfile, load_brand
 from governance.brief import ValidBrief, load_brief
 from governance.fit import check_fit
-from wan_tasks import plan
+from wan_tasks import edit, plan
 
 
 def registry_for(settings: Settings) -> Registry:
@@ -32,7 +32,9 @@ def validate(brief_path: Path, settings: Settings) -> ValidBrief:
     """
     registry = registry_for(settings)
     brief = load_brief(Path(brief_path), settings.brands_dir, known_models=registry.known)
-    return dataclasses.replace(brief, warnings=tuple(check_fit(brief, registry.variant_of(brief.model_ref))))
+    brief = edit.resolve_edits(brief, settings.catalog_db_url, registry.variant_of)  # sources, masks, references
+    made = dataclasses.replace(brief, items=[i for i in brief.items if not i.edit])  # an edit's size is its source's
+    return dataclasses.replace(brief, warnings=tuple(check_fit(made, registry.variant_of(brief.model_ref))))
 
 
 def resolve_models(settings: Settings, brief_id: int, brand: str, canary: float = 0.0,
@@ -47,7 +49,9 @@ def resolve_models(settings: Settings, brief_id: int, brand: str, canary: float 
         return registry.resolve(ref, brand=brand)
 
     with session_scope(open_catalog(settings.catalog_db_url)) as s:
-        return plan.freeze_models(s, brief_id, resolve, canary, canary_ref)
+        models = plan.freeze_models(s, brief_id, resolve, canary, canary_ref)
+        edit.freeze_edit_model(s, brief_id, resolve, plan.record_model_version)  # the VACE model of its edits
+        return models
 
 
 def brand_of_job(session: Session, job_id: int, brands_dir: Path | None) -> BrandProfile:

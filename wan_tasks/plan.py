@@ -27,7 +27,9 @@ from governance.model_refs import ModelRefError
 from catalog import audit
 from catalog.models import Brief, Campaign, GenerationJob, ItemStatus, JobStatus, ModelVersion, PromptItem
 from governance.fit import preset_or_none
+from governance.edits import VACE_OPS
 from governance.variants import DEFAULT_NEGATIVE_PROMPT
+from wan_tasks.edit import record_edit_inputs
 
 if TYPE_CHECKING:
     from governance.brief_schema import ItemSpec, LoraSpec, ValidBrief
@@ -46,7 +48,9 @@ def _item_params(spec: ItemSpec, lora: LoraSpec | None = None) -> dict:
     out = {k: d[k] for k in (*GEN_PARAMS, "variants", "formats", "seed")} | {"formats": list(spec.formats)}
     if spec.image:
         out["image"] = {"path": spec.image, "sha256": spec.image_sha256}
-    if lora:
+    if spec.edit:  # resolved at intake (wan_tasks/edit.py): source, mask, references with their sha256
+        out["edit"] = spec.edit
+    if lora and not spec.edit:  # brand LoRAs are not applied to edits yet
         out["lora"] = {"path": lora.path, "scale": lora.scale, "sha256": lora.sha256}
         if lora.low_noise_path:  # Wan 2.2 A14B: the low-noise expert's own file
             out["lora"] |= {"low_noise_path": lora.low_noise_path, "low_noise_sha256": lora.low_noise_sha256}
@@ -160,6 +164,8 @@ def generation_size(width: int, height: int, formats: list[str]) -> tuple[int, i
 def _gen_params(item: PromptItem) -> dict:
     """The item's generation parameters, in the orientation that suits its formats."""
     params = {k: item.params[k] for k in GEN_PARAMS}
+    if item.params.get("edit"):
+        return params  # an edit's size is its geometry's: never turned
     params["width"], params["height"] = generation_size(params["width"], params["height"], item.params["formats"])
     return params
 
@@ -175,6 +181,8 @@ def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, mo
     for extra in ("image", "lora"):
         if item.params.get(extra):
             payload[extra] = item.params[extra]["sha256"] + (f"@{item.params[extra]['scale']}" if extra == "lora" else "")
+    if item.params.get("edit"):  # every input's sha256, the operation and its parameters
+        payload["edit"] = hashlib.sha256(json.dumps(item.params["edit"], sort_keys=True).encode()).hexdigest()
     if (item.params.get("lora") or {}).get("low_noise_sha256"):
         payload["lora_low_noise"] = item.params["lora"]["low_noise_sha256"]
     effective = _negative_prompt(item, model)
@@ -198,11 +206,17 @@ def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int
                                                      PromptItem.status == ItemStatus.accepted)
                             .order_by(PromptItem.source_row)).all()
     job_ids = []
+    edit_model = model_from_row(session.get(ModelVersion, brief.edit_version_id), "frozen:edit") \
+        if brief.edit_version_id else None
     for item in items:
         for variant in range(item.params["variants"]):
             seed = variant_seed(item.params["seed"], campaign.name, item.item_key, variant)
             routed = canary is not None and in_canary(campaign.name, item.item_key, variant, seed, canary_fraction)
             use, mv_id = (canary, canary_version_id) if routed else (model, model_version_id)
+            if item.params.get("edit") and item.params["edit"]["op"] in VACE_OPS:  # the brief's frozen VACE model
+                if edit_model is None:
+                    raise ModelRefError(f"item {item.item_key!r}: an edit, but no edit model is frozen on the brief")
+                use, mv_id, routed = edit_model, brief.edit_version_id, False
             key = idempotency_key(campaign.name, item, variant, seed, use)
             job = session.scalar(select(GenerationJob).where(GenerationJob.idempotency_key == key))
             if job is None:
@@ -212,6 +226,7 @@ def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int
                     params=job_params(item, use), arm=arm or ("canary" if routed else "main" if canary else None),
                 )
                 session.add(job)
+                record_edit_inputs(session, job)
                 session.flush()
             elif job.status != JobStatus.done and run_id is not None:
                 job.run_id = run_id  # an unfinished job belongs to the run that tries it again
@@ -241,7 +256,7 @@ def job_params(item: PromptItem, model: ResolvedModel) -> dict:
             params["boundary_ratio"] = (model.experts or {}).get("boundary_ratio", preset.boundary_ratio)
     if model.experts:
         params["experts"] = {k: model.experts[k] for k in ("transformer", "transformer_2")}
-    for extra in ("image", "lora"):
+    for extra in ("image", "lora", "edit"):
         if item.params.get(extra):
             params[extra] = dict(item.params[extra])
     return params

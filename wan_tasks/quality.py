@@ -28,6 +28,7 @@ from core import heavy
 from governance.brand import BrandProfile, default_profile
 from governance.qc import BLOCK, CheckContext, CheckResult, Expected, Verdict, clip_outcome, judge, run
 from governance.qc_suite import COLUMNS, run_suite
+from wan_tasks.edit import record_edit_checks
 from wan_tasks.review import open_review
 
 if TYPE_CHECKING:
@@ -119,6 +120,12 @@ def check_clip(engine: Engine, asset_id: int, brand: BrandProfile | None = None,
                 s.add(QcResult(asset_id=asset_id, check=r.check, passed=r.passed, value=r.value,
                                threshold=r.threshold, details=r.details, outcome=verdict.outcomes[r.check],
                                judge=r.judge))
+        # an edit's promise (untouched region, seam) on the decoded clip: a violation blocks, with its frames
+        broken = [r for r in record_edit_checks(s, asset_id) if r.passed is False]
+        if broken:
+            verdict = replace(verdict, outcome=BLOCK)
+            payload = {**payload, "outcome": BLOCK, "reasons": [*verdict.reasons, *(
+                f"{r.check}: frames {r.details.get('frames_violating')}" for r in broken)]}
         if verdict.outcome == BLOCK:
             asset.status = ClipStatus.qc_failed
             audit.append(s, "qc", "clip.auto_rejected", "asset", asset_id, payload)
@@ -140,8 +147,8 @@ def qc_table(session: Session, campaign: str) -> pd.DataFrame:
          .join(PromptItem, PromptItem.id == GenerationJob.item_id)
          .join(Campaign, Campaign.id == GenerationJob.campaign_id)
          .outerjoin(ReviewTask, ReviewTask.asset_id == Asset.id)
-         .where(Campaign.name == campaign, Asset.kind == AssetKind.raw_clip)
-         .order_by(Asset.id, QcResult.id))
+         .where(Campaign.name == campaign, Asset.kind == AssetKind.raw_clip, ~QcResult.check.startswith("edit_"))
+         .order_by(Asset.id, QcResult.id))  # an edit's own checks (wan_tasks/edit.py) are outside the suite
     rows: list[dict[str, Any]] = [
         {"asset_id": a.id, "item": key, "variant": v, "check": r.check,
          "status": "not_run" if r.passed is None else ("pass" if r.passed else "fail"),
