@@ -10,7 +10,7 @@
     if (t < 0 || t > (source.duration || Infinity)) { source.pause(); return; }
     if (Math.abs(source.currentTime - t) > 0.05) source.currentTime = t;
     if (edit.paused !== source.paused) { edit.paused ? source.pause() : source.play().catch(() => {}); }
-    state.textContent = "in step at " + edit.currentTime.toFixed(2) + " s";
+    state.textContent = (state.dataset.inStep || "in step at") + " " + edit.currentTime.toFixed(2) + " s";
     state.dataset.delta = Math.abs(source.currentTime - t).toFixed(3);
   }
   ["play", "pause", "seeked", "timeupdate"].forEach((e) => edit.addEventListener(e, follow));
