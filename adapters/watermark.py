@@ -69,7 +69,7 @@ class RivaGan:
 
     strength: float = 1.0
     max_strength: float = 3.0
-    target: float = 1.0  # the weakest bit's logit wanted at the working size
+    target: float = 2.0  # the weakest bit's logit wanted at the working size (a margin for re-encoding)
     work_size: int = WORK
     name: str = "rivaGan"
     used: list = field(default_factory=list, repr=False)  # the strength chosen for each residual, for the record

@@ -120,7 +120,8 @@ def quality(a: Path, b: Path) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--methods", default="rivaGan,dwtDct")
+    ap.add_argument("--methods", default="rivaGan,rivaGan@1.0,dwtDct",
+                    help="comma-separated; METHOD@S fixes rivaGan's strength at S (default: adaptive 1.0 to 3.0)")
     ap.add_argument("--clips", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("bench/results/provenance.json"))
     args = ap.parse_args()
@@ -131,8 +132,9 @@ def main() -> None:
         raws[name] = work / f"{name}-raw.mp4"
         media.write_clip(frames, 16, raws[name])
     rows, renditions = [], {}
-    for method in args.methods.split(","):
-        mk = marking.Marking(method=method)
+    for method in args.methods.split(","):  # "rivaGan@1.0": a fixed strength instead of the adaptive one
+        base, _, fixed = method.partition("@")
+        mk = marking.Marking(method=base, **({"strength": float(fixed), "max_strength": float(fixed)} if fixed else {}))
         issued: list[int] = []
         for name, _ in clips:
             plain = work / f"{name}-plain.mp4"
@@ -142,7 +144,7 @@ def main() -> None:
             t0 = time.perf_counter()
             payload = marking._pick(wm, issued, raws[name])
             issued.append(payload)
-            marked = work / f"{name}-{method}.mp4"
+            marked = work / f"{name}-{method.replace('@', '-')}.mp4"
             encode.render_video(raws[name], marked, PRESET, POLICY, "en", 1,
                                 frame_filter=watermark.embedder(wm, payload, mk.every))
             embed_s = time.perf_counter() - t0
@@ -165,7 +167,7 @@ def main() -> None:
             r = renditions[(method, name)]
             wm = mk.watermarker()
             for attack, a in ATTACKS.items():
-                copy = work / f"{name}-{method}-{attack}.mp4"
+                copy = work / f"{name}-{method.replace('@', '-')}-{attack}.mp4"
                 ffmpeg(r["path"], copy, a)
                 t0 = time.perf_counter()
                 fr = frames_of(copy, wm.work_size)
