@@ -34,6 +34,7 @@ from governance.watermark import (FINGERPRINT_FPS, PREFIX_BITS, aggregate, new_m
 MAX_HASHED = 480  # frames hashed for the fingerprint at most (two minutes at four a second)
 READ_FRAMES = 12  # frames the read-back decodes (spread by FINGERPRINT_FPS); more only costs time
 CANDIDATES = 6  # free ids tried on a frame of the clip; the best one is the payload
+ATTEMPTS = 3  # payloads tried per rendition when the encoded file does not read its payload back
 EMBED_EVERY = 4  # rivaGan: a new residual every 4 output frames (see adapters/watermark.embedder)
 CHECK = "watermark_readback"
 
@@ -101,14 +102,15 @@ def _pick(wm: watermark.Watermarker | None, issued: list[int], probe: Path | Non
 
 
 def reserve(engine: Engine, clip_id: int, preset: str, marking: Marking, required: bool,
-            probe: Path | None = None) -> Reservation:
+            probe: Path | None = None, fresh: bool = False) -> Reservation:
     """The rendition's mark row (made once per clip and preset; a re-render reuses its payload). ``probe``: the
-    source clip, whose middle frame picks the payload among free ids."""
+    source clip, whose middle frame picks the payload among free ids. ``fresh``: draw a new payload (the last
+    one did not read back from the encoded rendition)."""
     with session_scope(engine) as s:
         row = marks.mark_for(s, clip_id, preset)
-        if row is None or row.method != marking.method:
+        if row is None or row.method != marking.method or fresh:
             payload = _pick(marking.watermarker(), marks.issued_payloads(s), probe)
-            if row is not None:  # the method changed since: a new payload for the new mark
+            if row is not None:  # the method changed since, or a retry: a new payload for the new mark
                 row.method, row.payload, row.params = marking.method, payload, marking.params
                 row.policy = {"brand_requires": required}
             else:
@@ -122,7 +124,7 @@ def reserve(engine: Engine, clip_id: int, preset: str, marking: Marking, require
                        else None)
 
 
-def check(res: Reservation, path: Path) -> Checked:
+def check(res: Reservation, path: Path, attempt: int = 1) -> Checked:
     """Decode the encoded rendition once: the read-back of its watermark and its fingerprint."""
     wm = res.marking.watermarker()
     frames = list(watermark.read_frames(path, getattr(wm, "work_size", None) or watermark.WORK, MAX_HASHED,
@@ -130,7 +132,7 @@ def check(res: Reservation, path: Path) -> Checked:
     readback = None
     if wm is not None and res.payload is not None:
         picked = frames[:: max(1, len(frames) // READ_FRAMES)][:READ_FRAMES]
-        readback = readback_verdict(res.payload, aggregate([wm.scores(f) for _, f in picked]))
+        readback = readback_verdict(res.payload, aggregate([wm.scores(f) for _, f in picked])) | {"attempt": attempt}
     return Checked(readback, fingerprint.hashes(frames))
 
 

@@ -120,11 +120,15 @@ def _video(engine: Engine, facts: ClipFacts, preset: VideoPreset, out: Path, pol
            marking: Marking) -> int:
     dest = out / f"{facts.clip_id}-{preset.name}.{preset.extension}"
     unsigned = temp_path_for(dest)  # encoded here, signed onto dest
-    mark = marks_stage.reserve(engine, facts.clip_id, preset.name, marking, policy.watermark.required, facts.path)
-    with _CPU_SLOTS:
-        info, label = encode.render_video(facts.path, unsigned, preset, policy, facts.locale, threads,
-                                          frame_filter=mark.frame_filter)
-        checked = marks_stage.check(mark, unsigned)
+    for attempt in range(1, marks_stage.ATTEMPTS + 1):  # a payload that does not read back: encode with another
+        mark = marks_stage.reserve(engine, facts.clip_id, preset.name, marking, policy.watermark.required,
+                                   facts.path, fresh=attempt > 1)
+        with _CPU_SLOTS:
+            info, label = encode.render_video(facts.path, unsigned, preset, policy, facts.locale, threads,
+                                              frame_filter=mark.frame_filter)
+            checked = marks_stage.check(mark, unsigned, attempt)
+        if checked.readback is None or checked.readback["passed"]:
+            break
     prov = _signed(facts, unsigned, dest, preset.name, signing, checked.soft_binding(mark))
     prov |= {"label": asdict(label) if label else None, "framing": policy.framing,
              "frame_rate_conversion": preset.frame_rate_conversion,
