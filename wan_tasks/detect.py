@@ -28,6 +28,7 @@ from catalog.lineage import lineage
 from catalog.models import Asset, AssetKind, Publication, RenditionMark
 from core.files import sha256_file
 from governance.watermark import FINGERPRINT_FPS, MATCH_SIMILARITY, PREFIX_BITS, aggregate, prefix, resolve, similarity
+from wan_tasks.marking import MAX_FRAMES, sampled, spread
 
 READ_FRAMES = 24  # frames the watermark is read from
 MAX_HASHED = 120  # query frames hashed for the fingerprint (30 s at four a second)
@@ -113,9 +114,7 @@ def _credentials(engine: Engine, path: Path, trust: Path | None, out: Detection)
 
 def _watermark(engine: Engine, frames_for, method: str, out: Detection) -> bool:
     wm = watermark.watermarker(method)
-    frames = frames_for(wm.work_size)
-    picked = frames[:: max(1, len(frames) // READ_FRAMES)][:READ_FRAMES]
-    read = aggregate([wm.scores(f) for _, f in picked])
+    read = aggregate([wm.scores(f) for f in spread(frames_for(wm.work_size), READ_FRAMES)])
     with session_scope(engine) as s:
         issued = marks.issued_payloads(s)
         payload, dist = resolve(read, issued)
@@ -134,7 +133,7 @@ def _watermark(engine: Engine, frames_for, method: str, out: Detection) -> bool:
 
 
 def _fingerprint(engine: Engine, frames_for, out: Detection) -> bool:
-    frames = frames_for(watermark.WORK)[:MAX_HASHED]
+    frames = sampled(frames_for(watermark.WORK), FINGERPRINT_FPS)[:MAX_HASHED]
     query = fingerprint.query_hashes(f for _, f in frames)
     prefixes = {prefix(h) for pair in query for h in pair}
     with session_scope(engine) as s:
@@ -168,8 +167,8 @@ def detect(engine: Engine, path: Path, trust: Path | None = None, method: str = 
     def frames_for(size: int | None) -> list:
         if size not in cache:
             try:
-                cache[size] = list(watermark.read_frames(path, size, MAX_HASHED if size else READ_FRAMES,
-                                                         fps=FINGERPRINT_FPS))
+                cache[size] = list(watermark.read_frames(path, size, MAX_FRAMES if size else READ_FRAMES * 4,
+                                                         fps=None if size else FINGERPRINT_FPS))
             except DECODE_ERRORS as exc:
                 raise ValueError(f"{path}: not a video this can decode ({type(exc).__name__}: {exc})") from exc
         return cache[size]

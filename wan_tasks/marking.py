@@ -7,8 +7,8 @@ Per rendition (wan_tasks/render.py calls these in order):
    reuses the row.
 2. :attr:`Reservation.frame_filter` is handed to the encoder: every frame is marked after the label and before
    the one final encode (adapters/encode.py).
-3. :func:`check` decodes the encoded rendition once, about four frames a second: the watermark's read-back
-   (its QC) and the fingerprint's frame hashes.
+3. :func:`check` decodes the encoded rendition once (at the working size): the watermark's read-back from
+   READ_FRAMES frames spread over it (its QC), the fingerprint's hashes of about four frames a second.
 4. :func:`record` ties the row to the rendition asset, stores the fingerprint and writes the QC result
    ``watermark_readback`` on the rendition.
 """
@@ -32,9 +32,10 @@ from core import heavy
 from governance.watermark import (FINGERPRINT_FPS, PREFIX_BITS, aggregate, new_mark_id, readback_verdict)
 
 MAX_HASHED = 480  # frames hashed for the fingerprint at most (two minutes at four a second)
+MAX_FRAMES = 3000  # frames decoded (at the working size) for the read-back and the fingerprint
 READ_FRAMES = 12  # frames the read-back decodes (spread by FINGERPRINT_FPS); more only costs time
 CANDIDATES = 6  # free ids tried on a frame of the clip; the best one is the payload
-ATTEMPTS = 3  # payloads tried per rendition when the encoded file does not read its payload back
+ATTEMPTS = 2  # payloads tried per rendition when the encoded file does not read its payload back
 EMBED_EVERY = 4  # rivaGan: a new residual every 4 output frames (see adapters/watermark.embedder)
 CHECK = "watermark_readback"
 
@@ -127,13 +128,29 @@ def reserve(engine: Engine, clip_id: int, preset: str, marking: Marking, require
 def check(res: Reservation, path: Path, attempt: int = 1) -> Checked:
     """Decode the encoded rendition once: the read-back of its watermark and its fingerprint."""
     wm = res.marking.watermarker()
-    frames = list(watermark.read_frames(path, getattr(wm, "work_size", None) or watermark.WORK, MAX_HASHED,
-                                        fps=FINGERPRINT_FPS))
+    frames = list(watermark.read_frames(path, getattr(wm, "work_size", None) or watermark.WORK, MAX_FRAMES))
     readback = None
     if wm is not None and res.payload is not None:
-        picked = frames[:: max(1, len(frames) // READ_FRAMES)][:READ_FRAMES]
-        readback = readback_verdict(res.payload, aggregate([wm.scores(f) for _, f in picked])) | {"attempt": attempt}
-    return Checked(readback, fingerprint.hashes(frames))
+        readback = readback_verdict(res.payload, aggregate([wm.scores(f) for _, f in spread(frames, READ_FRAMES)]))
+        readback |= {"attempt": attempt}
+    return Checked(readback, fingerprint.hashes(sampled(frames, FINGERPRINT_FPS)[:MAX_HASHED]))
+
+
+def spread(frames: list, n: int) -> list:
+    """``n`` frames spread evenly over ``frames`` (all of them when there are fewer)."""
+    if len(frames) <= n:
+        return [f for _, f in frames]
+    return [frames[round(i * (len(frames) - 1) / (n - 1))][1] for i in range(n)]
+
+
+def sampled(frames: list, fps: float) -> list:
+    """(t, frame) about ``fps`` times a second: the fingerprint's frames."""
+    out, next_t = [], 0.0
+    for t, f in frames:
+        if t + 1e-6 >= next_t:
+            out.append((t, f))
+            next_t = t + 1.0 / fps
+    return out
 
 
 def judge(method: str) -> dict[str, Any]:
