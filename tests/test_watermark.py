@@ -29,6 +29,12 @@ preview: {width: 64, fps: 8, seconds: 1}
 """
 
 
+@pytest.fixture(scope="session")
+def prefect_api():
+    """These tests run no flow: no Prefect test server (the conftest's autouse one) for them."""
+    yield
+
+
 def natural_frames(n: int = 21, w: int = 320, h: int = 240) -> np.ndarray:
     """A slow pan over a photograph (matplotlib's sample image): what a watermark has to live in."""
     import matplotlib.cbook

@@ -131,7 +131,7 @@ def check(res: Reservation, path: Path, attempt: int = 1) -> Checked:
     frames = list(watermark.read_frames(path, getattr(wm, "work_size", None) or watermark.WORK, MAX_FRAMES))
     readback = None
     if wm is not None and res.payload is not None:
-        readback = readback_verdict(res.payload, aggregate([wm.scores(f) for _, f in spread(frames, READ_FRAMES)]))
+        readback = readback_verdict(res.payload, aggregate([wm.scores(f) for f in spread(frames, READ_FRAMES)]))
         readback |= {"attempt": attempt}
     return Checked(readback, fingerprint.hashes(sampled(frames, FINGERPRINT_FPS)[:MAX_HASHED]))
 
