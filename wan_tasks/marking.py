@@ -128,10 +128,12 @@ def reserve(engine: Engine, clip_id: int, preset: str, marking: Marking, require
 def check(res: Reservation, path: Path, attempt: int = 1) -> Checked:
     """Decode the encoded rendition once: the read-back of its watermark and its fingerprint."""
     wm = res.marking.watermarker()
-    frames = list(watermark.read_frames(path, getattr(wm, "work_size", None) or watermark.WORK, MAX_FRAMES))
+    frames = list(watermark.read_frames(path, watermark.WORK, MAX_FRAMES))
     readback = None
     if wm is not None and res.payload is not None:
-        readback = readback_verdict(res.payload, aggregate([wm.scores(f) for f in spread(frames, READ_FRAMES)]))
+        own = frames if wm.work_size == watermark.WORK else list(  # dwtDct reads full-size frames
+            watermark.read_frames(path, wm.work_size, READ_FRAMES, fps=FINGERPRINT_FPS))
+        readback = readback_verdict(res.payload, aggregate([wm.scores(f) for f in spread(own, READ_FRAMES)]))
         readback |= {"attempt": attempt}
     return Checked(readback, fingerprint.hashes(sampled(frames, FINGERPRINT_FPS)[:MAX_HASHED]))
 
