@@ -100,8 +100,11 @@ def _label_xy(position: str, margin: int) -> tuple[str, str]:
 
 
 def render_video(src: Path, dest: Path, preset: VideoPreset, policy: DeliveryPolicy, locale: str = "en",
-                 threads: int = 0) -> tuple[MediaInfo, LabelInfo | None]:
-    """Encode one video preset of ``src`` at ``dest`` (atomic). Returns what was measured and the label."""
+                 threads: int = 0, frame_filter=None) -> tuple[MediaInfo, LabelInfo | None]:  # noqa: ANN001
+    """Encode one video preset of ``src`` at ``dest`` (atomic). Returns what was measured and the label.
+
+    ``frame_filter`` (RGB frame → RGB frame, e.g. the invisible watermark) runs on every finished frame, after
+    the label and before the one final encode (the graph is cut there: raw frames through Python)."""
     src, dest = Path(src), Path(dest)
     info = media.probe(src)
     n_out = rendition_frames(info.frames, info.fps, preset.fps)
@@ -134,6 +137,11 @@ def render_video(src: Path, dest: Path, preset: VideoPreset, policy: DeliveryPol
                 img.save(png)
                 lx, ly = _label_xy(policy.ai_label.position, max(4, round(0.03 * min(w, h))))
                 v = ffmpeg.overlay(v, ffmpeg.input(str(png)).video, x=lx, y=ly)
+            if frame_filter is not None:  # everything so far → raw RGB frames → the filter → the encoder below
+                source = v.filter("format", "rgb24").output("pipe:", format="rawvideo", pix_fmt="rgb24",
+                                                            threads=threads, **{"frames:v": n_out})
+                v = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=preset.fps).video
+                v = v.filter("scale", out_color_matrix="bt709", out_range="tv")
             v = v.filter("format", "yuv420p")
             common = dict(pix_fmt="yuv420p", g=preset.gop, keyint_min=preset.gop, an=None, sn=None, dn=None,
                           fps_mode="cfr", threads=threads, colorspace="bt709", color_primaries="bt709",
@@ -145,7 +153,10 @@ def render_video(src: Path, dest: Path, preset: VideoPreset, policy: DeliveryPol
             else:
                 graph = v.output(str(tmp), f="webm", vcodec="libvpx-vp9", crf=preset.crf_vp9, deadline="good",
                                  **{"b:v": 0, "cpu-used": 4, "row-mt": 1}, **common)
-            media._run_ffmpeg(graph, dest)
+            if frame_filter is None:
+                media._run_ffmpeg(graph, dest)
+            else:
+                media.run_filtered(source, graph, w, h, frame_filter, dest)
         finally:
             png.unlink(missing_ok=True)
         out = media.probe(tmp)

@@ -15,6 +15,8 @@ import hashlib
 import math
 import os
 import struct
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,3 +305,46 @@ def contact_sheet(
     with writing(dest) as tmp:
         sheet.save(tmp, format="PNG")
     return dest
+
+
+def run_filtered(source: ffmpeg.nodes.OutputStream, sink: ffmpeg.nodes.OutputStream, width: int, height: int,
+                 frame_filter, dest: Path) -> int:  # noqa: ANN001 — Callable[[np.ndarray], np.ndarray]
+    """Two ffmpeg processes with Python between them: ``source`` writes raw RGB frames to its stdout, each
+    goes through ``frame_filter`` (H, W, 3 uint8 → same), then into ``sink``'s stdin (which encodes it).
+    Frame by frame, so memory stays at one frame whatever the length. Returns the frame count; MediaError
+    with both stderr tails on failure."""
+    quiet = ("-hide_banner", "-nostats", "-loglevel", "error")
+    size = width * height * 3
+    n = 0
+    with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2:
+        p1 = subprocess.Popen(source.global_args(*quiet, "-nostdin").compile(cmd=get_ffmpeg_exe()),
+                              stdout=subprocess.PIPE, stderr=err1, stdin=subprocess.DEVNULL)
+        p2 = subprocess.Popen(sink.global_args(*quiet).overwrite_output().compile(cmd=get_ffmpeg_exe()),
+                              stdin=subprocess.PIPE, stderr=err2, stdout=subprocess.DEVNULL)
+        problem = None
+        try:
+            while True:
+                chunk = p1.stdout.read(size)
+                if len(chunk) < size:
+                    break
+                frame = np.frombuffer(chunk, np.uint8).reshape(height, width, 3)
+                p2.stdin.write(np.ascontiguousarray(frame_filter(frame), dtype=np.uint8).tobytes())
+                n += 1
+        except BrokenPipeError:
+            problem = "the encoder stopped reading"
+        except Exception:
+            p1.kill()
+            p2.kill()
+            raise
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                p2.stdin.close()
+            p1.stdout.close()
+            rc1, rc2 = p1.wait(), p2.wait()
+        if rc1 or rc2 or problem:
+            tails = []
+            for f in (err1, err2):
+                f.seek(0)
+                tails.append(f.read().decode("utf-8", "replace").strip()[-STDERR_TAIL:])
+            raise MediaError(dest, f"ffmpeg failed ({problem or f'exit {rc1}/{rc2}'}): {' | '.join(t for t in tails if t) or 'no stderr'}")
+    return n

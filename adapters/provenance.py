@@ -31,6 +31,7 @@ from core.files import atomic_path, write_bytes_atomic
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 LINEAGE_LABEL = "org.wanflow.lineage"
+SOFT_BINDING_LABEL = "c2pa.soft-binding"  # C2PA 2.x: a watermark or fingerprint that finds the manifest again
 MIME = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
         ".gif": "image/gif", ".webm": "video/webm"}
 SIDECAR_ONLY = {".webm"}
@@ -64,6 +65,7 @@ class Credentials:
     campaign: str
     item: str
     lineage: dict[str, Any] = field(default_factory=dict)
+    soft_binding: dict[str, Any] | None = None  # c2pa.soft-binding data: the invisible watermark and its payload
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Verification:
     sidecar: Path | None = None
     trust_checked: bool = False
     title: str | None = None  # the manifest's dc:title: the file's name as delivered
+    soft_bindings: list[dict[str, Any]] = field(default_factory=list)  # c2pa.soft-binding assertions' data
 
     @property
     def ok(self) -> bool:
@@ -107,6 +110,7 @@ def _manifest(claim: Credentials, fmt: str) -> dict[str, Any]:
                 "parameters": {"campaign": claim.campaign, "item": claim.item},
             }]}},
             {"label": LINEAGE_LABEL, "data": {"campaign": claim.campaign, "item": claim.item, **claim.lineage}},
+            *([{"label": SOFT_BINDING_LABEL, "data": claim.soft_binding}] if claim.soft_binding else []),
         ],
     }
 
@@ -195,7 +199,8 @@ def verify(path: Path, trust_anchors: Path | None = None) -> Verification:
         generator=created.get("softwareAgent") if created else None,
         ingredients=[{k: i.get(k) for k in ("title", "format", "relationship")} for i in m.get("ingredients", [])],
         lineage=lineage, signer=m.get("signature_info"), sidecar=sidecar, trust_checked=trust_anchors is not None,
-        title=m.get("title"))
+        title=m.get("title"),
+        soft_bindings=[x["data"] for x in m.get("assertions", []) if x["label"].startswith(SOFT_BINDING_LABEL)])
 
 
 def make_dev_ca(folder: Path) -> SigningConfig:

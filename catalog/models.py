@@ -10,7 +10,8 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, DateTime, Enum, Float, ForeignKey, Index, Integer, MetaData, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -469,3 +470,37 @@ class AliasMove(Base):
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RenditionMark(Base):
+    """A video rendition's invisible watermark and perceptual fingerprint (issue 17).
+
+    Reserved before the rendition is encoded (``clip_id`` + ``preset``, the payload drawn then), tied to the
+    rendition asset once it is recorded. ``payload``: the 32-bit id the watermark carries, unique, resolved by
+    ``wanflow provenance detect``. ``readback``: the rendition's own QC of the mark (bit accuracy, frames read,
+    passed). ``policy``: whether the brand required it when rendered."""
+
+    __tablename__ = "rendition_marks"
+    __table_args__ = (UniqueConstraint("clip_id", "preset"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clip_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    preset: Mapped[str] = mapped_column(String(32))
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), unique=True)
+    payload: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    method: Mapped[str] = mapped_column(String(32))  # rivaGan | dwtDct | none
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    readback: Mapped[dict[str, Any] | None]
+    fingerprint: Mapped[dict[str, Any] | None]  # alg, frames hashed, fps; the hashes are in fingerprint_hashes
+    policy: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FingerprintHash(Base):
+    """One sampled frame's 64-bit perceptual hash (signed 64-bit storage) with its indexed 16-bit prefix."""
+
+    __tablename__ = "fingerprint_hashes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mark_id: Mapped[int] = mapped_column(ForeignKey("rendition_marks.id"), index=True)
+    t: Mapped[float]
+    hash: Mapped[int] = mapped_column(BigInteger)
+    prefix: Mapped[int] = mapped_column(Integer, index=True)

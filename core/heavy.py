@@ -11,6 +11,7 @@ through attributes. Type hints name these libraries under ``TYPE_CHECKING`` only
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from types import ModuleType
 
 
@@ -145,3 +146,35 @@ def rapidocr() -> ModuleType:
     import rapidocr_onnxruntime
 
     return rapidocr_onnxruntime
+
+
+def imwatermark_dir() -> Path:
+    """The folder of the installed ``invisible-watermark`` package (its wheel ships the rivaGan ONNX encoder and
+    decoder), found without importing it (its ``__init__`` imports torch)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("imwatermark")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("invisible-watermark is not installed (pip install invisible-watermark==0.2.0)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def imwatermark_maxdct() -> type:
+    """``imwatermark.maxDct.EmbedMaxDct``: the classical dwtDct watermark (PyWavelets + OpenCV, no weights)."""
+    from imwatermark.maxDct import EmbedMaxDct
+
+    return EmbedMaxDct
+
+
+def imagehash() -> ModuleType:
+    """ImageHash: perceptual hashes (pHash) of frames for the fingerprint."""
+    import imagehash
+
+    return imagehash
+
+
+def pywt() -> ModuleType:
+    """PyWavelets (the dwtDct watermark's transform)."""
+    import pywt
+
+    return pywt

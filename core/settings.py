@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     temp_grace_s: float = Field(default=3600.0, ge=0, description="Temporary files of killed writes older than this "
                                 "are removed at the start of run and publish, by db upgrade and db sweep.")
     encode_workers: int = Field(default=0, ge=0, description="Parallel encoder processes; 0 = the CPU count.")
+    watermark_method: Literal["rivaGan", "dwtDct", "none"] = Field(
+        default="rivaGan", description="Invisible watermark of every video rendition (docs/provenance.md); none: "
+                                       "fingerprint only.")
+    require_watermark: bool = Field(default=False, description="The destination requires the watermark: publish "
+                                    "refuses a rendition whose watermark does not read back.")
     publish_retries: int = Field(default=2, ge=0, description="Retries of a failed delivery before it is recorded as failed.")
     publish_retry_delay_s: float = Field(default=2.0, ge=0, description="Seconds between delivery retries.")
     # --- fleet (wan_tasks/worker.py, flows/shard.py, catalog/claims.py) ---

@@ -27,6 +27,7 @@ from governance.brand import BrandProfile
 from governance.brief_schema import ValidBrief
 from governance.renditions import PresetSet
 from wan_tasks import campaign_run, generate, intake, plan, publish, quality, render, rollout_run, sweep
+from wan_tasks.marking import Marking
 from wan_tasks.campaign_run import CampaignRun
 from wan_tasks.rollout import LoadedPolicy
 from wan_tasks.rollout_run import EvaluationRun
@@ -168,14 +169,15 @@ def destination(settings: Settings) -> Destination:
 def make_renditions(settings: Settings, clip_id: int, presets, policy, signing) -> list[int]:  # noqa: ANN001
     """Transcode → label → sign every deliverable of one clip (encoders in parallel processes)."""
     return render.render_clip(catalog_of(settings), clip_id, settings.assets_dir, presets, policy, signing,
-                              settings.encode_workers)
+                              settings.encode_workers, Marking(method=settings.watermark_method))
 
 
 @task(name="deliver-clip", task_run_name="deliver-asset-{clip_id}", retry_condition_fn=_transient,
       cache_policy=NO_CACHE)
 def deliver_renditions(settings: Settings, clip_id: int, asset_ids: list[int], run_id: int | None) -> list[int]:
     """Deliver one clip's files; retries (set by the flow from settings) redo only what failed."""
-    return publish.deliver_clip(catalog_of(settings), clip_id, asset_ids, destination(settings), run_id)
+    return publish.deliver_clip(catalog_of(settings), clip_id, asset_ids, destination(settings), run_id,
+                                settings.require_watermark)
 
 
 @task(name="write-manifest", **RETRY)

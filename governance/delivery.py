@@ -11,6 +11,8 @@ It is the ``delivery:`` block of a brand profile (see :mod:`governance.brand`)::
         position: bottom-right       # top-left | top-right | bottom-left | bottom-right
         size: 0.035                  # text height as a fraction of the video height
         font: null                   # a TTF/OTF/TTC file; default DejaVu Sans or Pillow's own font
+      watermark:                     # the invisible watermark every video rendition carries (docs/provenance.md)
+        required: false              # true: publish refuses a rendition whose watermark does not read back
 
 Unknown keys are an error, like everywhere else in the profile.
 """
@@ -21,6 +23,8 @@ import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from governance.watermark import WatermarkPolicy
 
 HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
@@ -56,6 +60,7 @@ class DeliveryPolicy(_Model):
     framing: Literal["fill", "fit"] = "fill"
     pad_color: str = "#000000"
     ai_label: AiLabel | None = None
+    watermark: WatermarkPolicy = Field(default_factory=WatermarkPolicy)
 
     @field_validator("pad_color")
     @classmethod

@@ -18,15 +18,20 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import aliased
 
 from adapters.destinations import DeliveryError, Destination, Webhook
-from catalog import audit
+from catalog import audit, marks
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, AuditEvent, Campaign, ClipStatus, GenerationJob, PromptItem, Publication
 from core.files import safe_file_name, sha256_file
 from governance.brand import load_brand
 from governance.renditions import PresetSet
+from governance.watermark import refusal
 from wan_tasks.render import clip_facts
 
 ERROR_CHARS = 2000
+
+
+class PublishRefused(Exception):
+    """A policy refused a file (recorded on its publication row); retrying does not change that."""
 
 
 def approved_clips(engine: Engine, campaign: str) -> list[int]:
@@ -49,7 +54,7 @@ def _relpath(facts, asset: Asset) -> str:  # noqa: ANN001
 
 
 def _upsert(engine: Engine, asset: Asset, destination: Destination, uri: str, run_id: int | None,
-            error: str | None) -> int:
+            error: str | None, status: str = "failed", extra: dict[str, Any] | None = None) -> int:
     with session_scope(engine) as s:
         pub = s.scalar(select(Publication).where(Publication.asset_id == asset.id,
                                                  Publication.destination == destination.name))
@@ -58,20 +63,36 @@ def _upsert(engine: Engine, asset: Asset, destination: Destination, uri: str, ru
             s.add(pub)
         pub.uri, pub.sha256, pub.run_id = uri, asset.sha256, run_id
         pub.attempts = (pub.attempts or 0) + 1
-        pub.status, pub.error = ("failed", error[:ERROR_CHARS]) if error else ("delivered", None)
+        pub.status, pub.error = (status, error[:ERROR_CHARS]) if error else ("delivered", None)
         s.flush()
         audit.append(s, "publish", f"publication.{pub.status}", "publication", pub.id,
                      {"uri": uri, "sha256": asset.sha256, "attempt": pub.attempts,
-                      **({"error": error[:ERROR_CHARS]} if error else {})})
+                      **({"error": error[:ERROR_CHARS]} if error else {}), **(extra or {})})
         return pub.id
 
 
+def watermark_check(engine: Engine, asset: Asset, destination_requires: bool) -> dict[str, Any] | None:
+    """The watermark policy's record for a video rendition: who requires it, its read-back, and the refusal
+    reason (None when it may go). None for posters and previews (stills carry no watermark of their own)."""
+    if asset.kind != AssetKind.rendition:
+        return None
+    with session_scope(engine) as s:
+        mark = marks.mark_of_asset(s, asset.id)
+        brand = bool(mark and (mark.policy or {}).get("brand_requires"))
+        readback = mark.readback if mark else None
+    return {"required_by_brand": brand, "required_by_destination": destination_requires, "readback": readback,
+            "refusal": refusal(brand, destination_requires, readback)}
+
+
 def deliver_clip(engine: Engine, clip_id: int, asset_ids: list[int], destination: Destination,
-                 run_id: int | None = None) -> list[int]:
+                 run_id: int | None = None, require_watermark: bool = False) -> list[int]:
     """Deliver a clip's files; returns publication ids. Every file is tried; if any failed (recorded on
-    its row), DeliveryError is raised at the end so the caller can retry: delivered files are skipped."""
+    its row), DeliveryError is raised at the end so the caller can retry: delivered files are skipped.
+    A video rendition whose watermark the brand or the destination (``require_watermark``) requires and
+    which did not read back is refused (row status "refused", the reason, the setting and read-back in the
+    audit event) and PublishRefused raised at the end: a refusal is not retried."""
     facts = clip_facts(engine, clip_id)
-    pub_ids, failures = [], []
+    pub_ids, failures, refusals = [], [], []
     for asset_id in asset_ids:
         with session_scope(engine) as s:
             asset = s.get(Asset, asset_id)
@@ -81,19 +102,29 @@ def deliver_clip(engine: Engine, clip_id: int, asset_ids: list[int], destination
                 pub_ids.append(pub.id)
                 continue
         rel = _relpath(facts, asset)
+        wm = watermark_check(engine, asset, require_watermark)
+        if wm and wm["refusal"]:
+            pub_ids.append(_upsert(engine, asset, destination, destination.uri_for(rel), run_id, wm["refusal"],
+                                   status="refused", extra={"watermark": wm}))
+            refusals.append(f"{rel}: {wm['refusal']}")
+            continue
         try:
             sidecar = (asset.provenance or {}).get("sidecar")
             if sidecar:  # WebM: the manifest travels beside the file and must arrive first
                 destination.deliver(Path(sidecar), str(Path(rel).with_suffix(".c2pa")), sha256_file(Path(sidecar)))
             uri = destination.deliver(Path(asset.uri), rel, asset.sha256)
-            pub_ids.append(_upsert(engine, asset, destination, uri, run_id, None))
+            pub_ids.append(_upsert(engine, asset, destination, uri, run_id, None,
+                                   extra={"watermark": wm} if wm else None))
         except OSError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             pub_ids.append(_upsert(engine, asset, destination, destination.uri_for(rel), run_id, reason))
             failures.append(f"{rel}: {reason}")
     if failures:
         raise DeliveryError(f"{len(failures)} of {len(asset_ids)} file(s) of clip {clip_id} not delivered: "
-                            + "; ".join(failures))
+                            + "; ".join(failures + refusals))
+    if refusals:
+        raise PublishRefused(f"{len(refusals)} of {len(asset_ids)} file(s) of clip {clip_id} refused: "
+                             + "; ".join(refusals))
     return pub_ids
 
 

@@ -1,6 +1,7 @@
 """Render stage of publishing: an approved clip → one signed file per rendition preset, a poster, a preview.
 
-Transcode → label → sign, per preset; the presets of a clip encode in parallel, each in its own
+Transcode → label → watermark → sign, per preset (wan_tasks/marking.py: the invisible watermark goes in before
+the final encode, its read-back and the fingerprint come from the encoded file, the C2PA manifest names it); the presets of a clip encode in parallel, each in its own
 ffmpeg process, at most ``workers`` at a time (and never more than the CPU count in this process).
 Signing is the last step before a file is recorded: the asset's sha256 is that of the signed file,
 which is exactly what gets delivered. Idempotent: a preset already rendered (row + file) is reused.
@@ -22,6 +23,8 @@ from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ModelVersion, PromptItem
 from core.files import safe_file_name, temp_path_for
 from governance.renditions import PresetSet, VideoPreset
+from wan_tasks import marking as marks_stage
+from wan_tasks.marking import Marking
 
 _CPU_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)  # encoders in flight, whole process
 
@@ -60,7 +63,7 @@ class ClipFacts:
         """The file's name at the destination (and so the title in its C2PA manifest)."""
         return f"{self.stem}-{preset}{suffix}"
 
-    def claim(self, title: str, preset: str) -> provenance.Credentials:
+    def claim(self, title: str, preset: str, soft_binding: dict[str, Any] | None = None) -> provenance.Credentials:
         generator = (f"{self.variant_name} (stand-in with random weights, not a Wan release)" if self.stand_in
                      else f"Wan {self.variant_name}")
         return provenance.Credentials(
@@ -68,7 +71,8 @@ class ClipFacts:
             item=self.item, lineage={"raw_clip_asset_id": self.clip_id, "raw_clip_sha256": self.sha256,
                                      "job_id": self.job_id, "seed": self.seed, "variant": self.variant,
                                      "model_version": self.model, "weights_sha256": self.weights_sha256,
-                                     "stand_in": self.stand_in, "preset": preset})
+                                     "stand_in": self.stand_in, "preset": preset},
+            soft_binding=soft_binding)
 
 
 def clip_facts(engine: Engine, clip_id: int) -> ClipFacts:
@@ -109,24 +113,36 @@ def _record(engine: Engine, clip_id: int, kind: AssetKind, preset: str, aspect: 
 
 
 def _signed(facts: ClipFacts, unsigned: Path, dest: Path, preset: str,
-            signing: provenance.SigningConfig) -> dict[str, Any]:
+            signing: provenance.SigningConfig, soft_binding: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
-        return provenance.sign(unsigned, dest, facts.claim(facts.delivered_name(preset, dest.suffix), preset),
-                               facts.path, signing)
+        return provenance.sign(unsigned, dest, facts.claim(facts.delivered_name(preset, dest.suffix), preset,
+                                                           soft_binding), facts.path, signing)
     finally:
         unsigned.unlink(missing_ok=True)
 
 
-def _video(engine: Engine, facts: ClipFacts, preset: VideoPreset, out: Path, policy, signing, threads: int) -> int:  # noqa: ANN001
+def _video(engine: Engine, facts: ClipFacts, preset: VideoPreset, out: Path, policy, signing, threads: int,  # noqa: ANN001
+           marking: Marking) -> int:
     dest = out / f"{facts.clip_id}-{preset.name}.{preset.extension}"
     unsigned = temp_path_for(dest)  # encoded here, signed onto dest
-    with _CPU_SLOTS:
-        info, label = encode.render_video(facts.path, unsigned, preset, policy, facts.locale, threads)
-    prov = _signed(facts, unsigned, dest, preset.name, signing)
+    for attempt in range(1, marks_stage.ATTEMPTS + 1):  # a payload that does not read back: encode with another
+        mark = marks_stage.reserve(engine, facts.clip_id, preset.name, marking, policy.watermark.required,
+                                   facts.path, fresh=attempt > 1)
+        with _CPU_SLOTS:
+            info, label = encode.render_video(facts.path, unsigned, preset, policy, facts.locale, threads,
+                                              frame_filter=mark.frame_filter)
+            checked = marks_stage.check(mark, unsigned, attempt)
+        if checked.readback is None or checked.readback["passed"]:
+            break
+    prov = _signed(facts, unsigned, dest, preset.name, signing, checked.soft_binding(mark))
     prov |= {"label": asdict(label) if label else None, "framing": policy.framing,
-             "frame_rate_conversion": preset.frame_rate_conversion}
-    return _record(engine, facts.clip_id, AssetKind.rendition, preset.name, preset.aspect, dest,
-                   (info.width, info.height, info.frames, info.fps), prov)
+             "frame_rate_conversion": preset.frame_rate_conversion,
+             "watermark": {"method": marking.method, "payload": None if mark.payload is None else f"{mark.payload:08x}",
+                           "readback": checked.readback, "required_by_brand": mark.required}}
+    asset_id = _record(engine, facts.clip_id, AssetKind.rendition, preset.name, preset.aspect, dest,
+                       (info.width, info.height, info.frames, info.fps), prov)
+    marks_stage.record(engine, mark, asset_id, checked)
+    return asset_id
 
 
 def _still(engine: Engine, facts: ClipFacts, kind: AssetKind, primary: Path, out: Path, presets: PresetSet,
@@ -146,9 +162,10 @@ def _still(engine: Engine, facts: ClipFacts, kind: AssetKind, primary: Path, out
 
 
 def render_clip(engine: Engine, clip_id: int, assets_dir: Path, presets: PresetSet, policy,  # noqa: ANN001
-                signing: provenance.SigningConfig, workers: int = 0) -> list[int]:
+                signing: provenance.SigningConfig, workers: int = 0, marking: Marking = Marking()) -> list[int]:
     """All deliverables of one approved clip (made only where missing). Returns their asset ids:
-    the video renditions in preset order, then the poster and the preview."""
+    the video renditions in preset order, then the poster and the preview. Every video rendition carries the
+    invisible watermark of ``marking`` and has its fingerprint recorded."""
     facts = clip_facts(engine, clip_id)
     wanted = presets.for_formats(facts.formats)
     if not wanted:
@@ -160,7 +177,7 @@ def render_clip(engine: Engine, clip_id: int, assets_dir: Path, presets: PresetS
     ids: dict[str, int] = {p.name: i for p in wanted if (i := _existing(engine, clip_id, AssetKind.rendition, p.name))}
     todo = [p for p in wanted if p.name not in ids]
     with ThreadPoolExecutor(max_workers=workers) as pool:  # threads only wait: each encoder is an ffmpeg process
-        for p, asset_id in zip(todo, pool.map(lambda p: _video(engine, facts, p, out, policy, signing, threads), todo)):
+        for p, asset_id in zip(todo, pool.map(lambda p: _video(engine, facts, p, out, policy, signing, threads, marking), todo)):
             ids[p.name] = asset_id
         with session_scope(engine) as s:
             primary = Path(s.get(Asset, ids[wanted[0].name]).uri)
