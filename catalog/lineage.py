@@ -79,6 +79,7 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
                     "batch", "idempotency_key", "started_at", "finished_at"),
         "lora": job.params.get("lora"),  # brand LoRA: path, scale, sha256 (None if the campaign named none)
         "conditioning_image": job.params.get("image"),  # I2V: path, sha256
+        "speed": _speed(job),  # the speed preset, who chose it, what applied and what fell back
         "experts": _experts(job),  # Wan 2.2 A14B: each expert's weights, the boundary, the steps each ran
         "model_version": _row(session.get(ModelVersion, job.model_version_id),
                               "registry_name", "version", "variant", "source", "weights_sha256", "stand_in"),
@@ -90,6 +91,17 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
         "review": [_row(d, "decision", "reason", "reviewer", "created_at") for d in decisions],
         "run": _row(run, "id", "flow", "prefect_flow_run_id", "mlflow_run_id") if run else None,
     }
+
+
+def _speed(job: GenerationJob) -> dict[str, Any]:
+    """The speed preset a job ran with; a job made before presets existed ran plain (nothing recorded)."""
+    rec = (job.batch or {}).get("speed")
+    if not rec:
+        return {"preset": job.speed or "plain", "recorded": False}
+    return {"preset": job.speed or rec["preset"]["name"], "recorded": True, "chosen_by": rec.get("chosen_by"),
+            "lossless": rec["preset"].get("lossless"), "applied": rec.get("applied"),
+            "fallbacks": rec.get("fallbacks"), "distill_lora": rec.get("distill"), "steps": rec.get("steps"),
+            "guidance": rec.get("guidance"), "settings": rec["preset"]}
 
 
 def _experts(job: GenerationJob) -> dict[str, Any] | None:

@@ -102,3 +102,4 @@ class ValidBrief:
     warnings: tuple[str, ...] = ()  # e.g. a size the model's variant advises against (governance.fit)
     canary: float = 0.0  # fraction of the jobs routed to ``canary_model`` (deterministic by seed)
     canary_model: str | None = None  # default: the same model's `challenger` alias
+    speed: str | None = None  # plain | fast | turbo (governance/speed.py); None: the deployment's setting
