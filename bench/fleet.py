@@ -186,7 +186,7 @@ def main() -> None:
     settings.ensure_dirs()
     engine = open_catalog(settings.catalog_db_url)
     slot = "bench-gpu-0"
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):
         ensure_slots([slot])
         seed_jobs(engine, 4, "warm-up")  # imports, first connections, first slot lease
         worker(engine, settings, "warm-up", slot, simulated(0.0, False))
