@@ -8,7 +8,14 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_api():
+    """No Prefect here (the script runs in a subprocess without it)."""
+    yield
 
 
 def test_gpu_script_runs_both_rows_on_cpu_and_writes_one_row_per_preset(tmp_path):
