@@ -11,6 +11,11 @@ Wan 2.2: a pipeline with two experts (``transformer_2`` and ``boundary_ratio`` i
 expert's guidance as ``guidance_scale_2``, and the result says which expert ran each step (timestep at or above
 ``boundary_ratio`` x ``num_train_timesteps``: ``transformer``, the high-noise one). TI2V-5B is published as a
 ``WanPipeline``; an item with an image runs it as a ``WanImageToVideoPipeline`` over the same components.
+
+Speed presets (``governance.speed``, applied by ``adapters.speed``): ``speed=`` puts the pipeline into the preset's
+state before step 3, encodes prompts through the shared per-prompt cache, wraps step 4 (TF32, step cache, batched
+CFG), and with a step-distillation LoRA runs its own steps and guidance; ``details["speed"]`` says what applied
+and what fell back.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import contextlib
 import resource
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from adapters import speed as speedup
 from core import heavy
 
 MAX_SEQUENCE_LENGTH = 512  # what WanPipeline.__call__ uses (encode_prompt's own default is 226)
@@ -135,28 +141,32 @@ def prepare_image(path: str | Path, width: int, height: int):
 
 
 @contextlib.contextmanager
-def lora_applied(pipe: Any, lora: Lora | None) -> Iterator[None]:
-    """Load a LoRA with diffusers' loader for the duration of a batch, then unload it (the cached pipe stays clean).
+def lora_applied(pipe: Any, lora: Lora | list[Lora] | None) -> Iterator[None]:
+    """Load a LoRA (or several, each under its own adapter name: a brand LoRA and a speed-distillation LoRA) with
+    diffusers' loader for the duration of a batch, then unload it (the cached pipe stays clean).
 
     Two experts (Wan 2.2 A14B): ``path`` onto ``transformer`` (high noise) and ``low_noise_path`` — or ``path``
     again, one file for both — onto ``transformer_2`` (``load_into_transformer_2``), under the same adapter name.
     """
-    if lora is None:
+    loras = [x for x in (lora if isinstance(lora, list) else [lora]) if x is not None]
+    if not loras:
         yield
         return
     moe = getattr(pipe, "transformer_2", None) is not None
-    if lora.low_noise_path and not moe:
-        raise ValueError(f"lora: a low-noise LoRA ({lora.low_noise_path}) needs a pipeline with two experts; "
-                         f"{type(pipe).__name__} has one transformer")
-    targets = [(lora.path, {})]
-    if moe:
-        targets.append((lora.low_noise_path or lora.path, {"load_into_transformer_2": True}))
-    for file, into in targets:
-        path = Path(file)
-        where, kw = (path.parent, {"weight_name": path.name}) if path.is_file() else (path, {})
-        pipe.load_lora_weights(str(where), adapter_name=lora.name, **kw, **into)
+    for lo in loras:
+        if lo.low_noise_path and not moe:
+            raise ValueError(f"lora: a low-noise LoRA ({lo.low_noise_path}) needs a pipeline with two experts; "
+                             f"{type(pipe).__name__} has one transformer")
     try:
-        pipe.set_adapters([lora.name], adapter_weights=[lora.scale])
+        for lo in loras:
+            targets = [(lo.path, {})]
+            if moe:
+                targets.append((lo.low_noise_path or lo.path, {"load_into_transformer_2": True}))
+            for file, into in targets:
+                path = Path(file)
+                where, kw = (path.parent, {"weight_name": path.name}) if path.is_file() else (path, {})
+                pipe.load_lora_weights(str(where), adapter_name=lo.name, **kw, **into)
+        pipe.set_adapters([lo.name for lo in loras], adapter_weights=[lo.scale for lo in loras])
         yield
     finally:
         pipe.unload_lora_weights()
@@ -196,18 +206,26 @@ def _sync(device: str) -> None:
 
 
 def run_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | None = None,
-              lora: Lora | None = None, embeds: tuple[Any, Any] | None = None) -> BatchResult:
+              lora: Lora | None = None, embeds: tuple[Any, Any] | None = None,
+              speed: speedup.SpeedPreset | None = None) -> BatchResult:
     """Generate one clip per entry of ``params`` in one batch; returns uint8 frames and stage timings.
 
     ``embeds`` (prompt, negative prompt embeddings) skips text encoding: benchmarks of a pipeline built
-    without its 5.7B-parameter text encoder.
+    without its 5.7B-parameter text encoder. ``speed``: a preset (``governance.speed``); None runs as plain.
     """
     torch = heavy.torch()
     # 1. check inputs
     check_batch(params, pipe)
-    p0, n = params[0], len(params)
-    pipe = for_task(pipe, bool(p0.image))
+    pipe = for_task(pipe, bool(params[0].image))
     device = str(pipe._execution_device)
+    run = speedup.prepare(pipe, speed, device, lora=lora is not None or bool(speed.distill_lora)) if speed else None
+    loras: list[Lora] = [lora] if lora is not None else []
+    if run is not None and run.distill is not None:  # a step-distilled model samples with its own steps/guidance
+        d = run.distill
+        params = [replace(p, steps=d.steps, guidance=d.guidance, guidance_2=None if p.guidance_2 is None
+                          else d.guidance) for p in params]
+        loras.append(Lora(path=d.file, scale=d.scale, sha256=d.sha256, name="speed-distill"))
+    p0, n = params[0], len(params)
     moe = experts(pipe)
     steps_of: dict[str, int] = {"transformer": 0, "transformer_2": 0}
     # 2. scheduler: the preset's flow shift for this resolution
@@ -222,23 +240,32 @@ def run_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | None 
             on_step(step + 1, p0.steps)
         return kwargs
 
-    with lora_applied(pipe, lora), PeakMemory(device) as peak, torch.no_grad():
+    cfg = p0.guidance > 1.0
+    hits = 0
+    with lora_applied(pipe, loras), PeakMemory(device) as peak, torch.no_grad():
         t0 = time.perf_counter()
-        # 3. encode prompts (the pipeline's own method, its own cleaning: ftfy + whitespace)
-        prompt_embeds, negative_embeds = embeds or pipe.encode_prompt(
-            prompt=[p.prompt for p in params], negative_prompt=[p.negative_prompt for p in params],
-            do_classifier_free_guidance=p0.guidance > 1.0, num_videos_per_prompt=1,
-            max_sequence_length=MAX_SEQUENCE_LENGTH, device=pipe._execution_device)
+        # 3. encode prompts (the pipeline's own method, its own cleaning: ftfy + whitespace); fast/turbo: each
+        #    distinct prompt once, shared with the other jobs that have it
+        if embeds is None and run is not None and run.preset.prompt_cache:
+            prompt_embeds, negative_embeds, hits = speedup.encode_prompts(
+                pipe, [p.prompt for p in params], [p.negative_prompt for p in params], cfg, MAX_SEQUENCE_LENGTH,
+                pipe._execution_device)
+        else:
+            prompt_embeds, negative_embeds = embeds or pipe.encode_prompt(
+                prompt=[p.prompt for p in params], negative_prompt=[p.negative_prompt for p in params],
+                do_classifier_free_guidance=cfg, num_videos_per_prompt=1,
+                max_sequence_length=MAX_SEQUENCE_LENGTH, device=pipe._execution_device)
         _sync(device)
         t1 = time.perf_counter()
         # 4. denoise to latents (I2V: the image is encoded by CLIP and the VAE inside this call)
         extra = {"image": prepare_image(p0.image, p0.width, p0.height)} if p0.image else {}
         if moe:
             extra["guidance_scale_2"] = p0.guidance if p0.guidance_2 is None else p0.guidance_2
-        latents = pipe(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=p0.height,
-                       width=p0.width, num_frames=p0.num_frames, num_inference_steps=p0.steps,
-                       guidance_scale=p0.guidance, generator=generators, output_type="latent",
-                       callback_on_step_end=_callback, max_sequence_length=MAX_SEQUENCE_LENGTH, **extra).frames
+        with speedup.denoising(pipe, run, negative_embeds, cfg) if run else contextlib.nullcontext():
+            latents = pipe(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, height=p0.height,
+                           width=p0.width, num_frames=p0.num_frames, num_inference_steps=p0.steps,
+                           guidance_scale=p0.guidance, generator=generators, output_type="latent",
+                           callback_on_step_end=_callback, max_sequence_length=MAX_SEQUENCE_LENGTH, **extra).frames
         _sync(device)
         t2 = time.perf_counter()
         # 5. decode as WanPipeline.__call__ does after its loop, one sample at a time: the VAE's convolutions
@@ -260,6 +287,8 @@ def run_batch(pipe: Any, params: list[GenerationParams], on_step: OnStep | None 
     if moe:
         details["experts"] = {**moe, "guidance": p0.guidance, "guidance_2": extra["guidance_scale_2"],
                               "steps": steps_of}
+    if run is not None:
+        details["speed"] = run.record() | {"prompt_cache_hits": hits, "steps": p0.steps, "guidance": p0.guidance}
     return BatchResult(frames=frames, timings=timings, peak_memory_bytes=peak.bytes, peak_memory_kind=peak.kind,
                        video=np.asarray(video), details=details)
 

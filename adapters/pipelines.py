@@ -234,6 +234,14 @@ def _evict(key: tuple[str, str]) -> None:
     free_device_memory()
 
 
+def evict(folder: Path, device: str) -> None:
+    """Drop one cached pipeline (a turbo batch changed its weights to FP8): the next load reads it again."""
+    key = (str(Path(folder).resolve()), resolve_device(device))
+    with _lock:
+        if key in _cache:
+            _evict(key)
+
+
 def evict_all() -> None:
     with _lock:
         for key in list(_cache):

@@ -5,8 +5,9 @@
    Prefect server), renews its lease, records each job under its claim token and writes its metrics — with a
    generation that takes no time. Everything measured is overhead. Target ≤ 50 ms/clip, growing linearly.
 2. GPU busy fraction over a 20-clip campaign: generation simulated as a fixed sleep per clip inside the slot
-   (the card is busy, the CPU free), each clip then written with real ffmpeg; QC (every technical check) and
-   a transcode to the 1280×720 H.264 rendition run on CPU threads, overlapping the next generation.
+   (the card is busy, the CPU free); each clip is then encoded with real ffmpeg, hashed and recorded under the
+   claim on the worker's recording thread, outside the slot (as ``generate.record_jobs`` is); QC (every technical
+   check) and a transcode to the 1280×720 H.264 rendition run on CPU threads, overlapping the next generation.
    Busy fraction = simulated generation time / wall time from the first claim until the last QC and
    transcode finished. Target ≥ 95 %.
 
@@ -63,7 +64,8 @@ def seed_jobs(engine, n: int, campaign: str, width: int = 128, height: int = 64,
 
 
 def simulated(gen_s: float, write: bool):
-    """A stand-in for generate.generate_jobs: `gen_s` of "GPU" per clip, then the clip recorded under the claim."""
+    """Stand-ins for (generate.start_jobs, generate.record_jobs): `gen_s` of "GPU" per clip making frames in
+    memory, then each clip encoded, hashed and recorded under the claim (on the worker's recording thread)."""
     import hashlib
 
     import numpy as np
@@ -73,20 +75,25 @@ def simulated(gen_s: float, write: bool):
     from catalog.db import session_scope
     from catalog.models import Asset, AssetKind, GenerationJob
 
-    def generate_jobs(engine, job_ids, assets_dir, opts, on_step=None, claim=None):  # noqa: ANN001
-        out = []
+    def start_jobs(engine, job_ids, assets_dir, opts, on_step=None, claim=None):  # noqa: ANN001
+        made = []
         for job_id in job_ids:
             if gen_s:
                 time.sleep(gen_s)
-            dest = assets_dir / "bench" / f"job-{job_id}.mp4"
+            frames = np.random.default_rng(job_id).integers(0, 255, (9, 64, 128, 3), dtype=np.uint8) if write else None
+            made.append((job_id, frames, assets_dir / "bench" / f"job-{job_id}.mp4"))
+        return {"claim": claim, "made": made}
+
+    def record_jobs(engine, g):  # noqa: ANN001
+        out = []
+        for job_id, frames, dest in g["made"]:
             if write:
-                frames = np.random.default_rng(job_id).integers(0, 255, (9, 64, 128, 3), dtype=np.uint8)
                 info = media.write_clip(frames, 16, dest)
                 sha, size = info.sha256, info.size
             else:
                 sha, size = hashlib.sha256(str(job_id).encode()).hexdigest(), 0
             with session_scope(engine) as s:
-                claims.finish(s, job_id, claim)
+                claims.finish(s, job_id, g["claim"])
                 asset = Asset(kind=AssetKind.raw_clip, job_id=job_id, uri=str(dest), sha256=sha, size=size,
                               width=128, height=64, frames=9, fps=16.0)
                 s.add(asset)
@@ -95,17 +102,17 @@ def simulated(gen_s: float, write: bool):
                 out.append(asset.id)
         return out
 
-    return generate_jobs
+    return start_jobs, record_jobs
 
 
-def worker(engine, settings, campaign: str, slot: str, gen_fn, on_clips=None):  # noqa: ANN001
+def worker(engine, settings, campaign: str, slot: str, stages, on_clips=None):  # noqa: ANN001
     from flows.shard import gpu_slot
     from wan_tasks.worker import WorkerConfig, run_worker
 
     cfg = WorkerConfig(worker=f"bench-{campaign}", slot=slot, shard_size=settings.shard_size, lease_s=60,
                        campaign=campaign, poll_s=0.1)
     return run_worker(engine, settings.assets_dir, settings.engine_options, cfg, gpu_slot(slot, settings),
-                      on_clips=on_clips, generate_fn=gen_fn)
+                      on_clips=on_clips, stages=stages)
 
 
 def overhead(engine, settings, n: int, slot: str) -> dict:
@@ -179,7 +186,7 @@ def main() -> None:
     settings.ensure_dirs()
     engine = open_catalog(settings.catalog_db_url)
     slot = "bench-gpu-0"
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):
         ensure_slots([slot])
         seed_jobs(engine, 4, "warm-up")  # imports, first connections, first slot lease
         worker(engine, settings, "warm-up", slot, simulated(0.0, False))

@@ -79,8 +79,9 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
                     "batch", "idempotency_key", "started_at", "finished_at"),
         "lora": job.params.get("lora"),  # brand LoRA: path, scale, sha256 (None if the campaign named none)
         "conditioning_image": job.params.get("image"),  # I2V: path, sha256
-        "experts": _experts(job),
-        "edit": _edit(session, job),  # an edit: operation, parameters, mask and references, and the source's chain  # Wan 2.2 A14B: each expert's weights, the boundary, the steps each ran
+        "speed": _speed(job),  # the speed preset, who chose it, what applied and what fell back
+        "experts": _experts(job),  # Wan 2.2 A14B: each expert's weights, the boundary, the steps each ran
+        "edit": _edit(session, job),  # an edit: operation, parameters, mask and references, and the source's chain
         "model_version": _row(session.get(ModelVersion, job.model_version_id),
                               "registry_name", "version", "variant", "source", "weights_sha256", "stand_in"),
         "prompt_item": _row(item, "id", "item_key", "prompt", "negative_prompt", "locale", "source_row"),
@@ -107,6 +108,17 @@ def _edit(session: Session, job: GenerationJob) -> dict[str, Any] | None:
             "source": edit.get("source"), "source_asset_id": job.edit_of_id,
             "mask": {**mask, "asset_id": mask_id} if mask else None, "references": edit.get("references") or [],
             "source_lineage": lineage(session, f"asset:{job.edit_of_id}") if job.edit_of_id else None}
+
+
+def _speed(job: GenerationJob) -> dict[str, Any]:
+    """The speed preset a job ran with; a job made before presets existed ran plain (nothing recorded)."""
+    rec = (job.batch or {}).get("speed")
+    if not rec:
+        return {"preset": job.speed or "plain", "recorded": False}
+    return {"preset": job.speed or rec["preset"]["name"], "recorded": True, "chosen_by": rec.get("chosen_by"),
+            "lossless": rec["preset"].get("lossless"), "applied": rec.get("applied"),
+            "fallbacks": rec.get("fallbacks"), "distill_lora": rec.get("distill"), "steps": rec.get("steps"),
+            "guidance": rec.get("guidance"), "settings": rec["preset"]}
 
 
 def _experts(job: GenerationJob) -> dict[str, Any] | None:

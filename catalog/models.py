@@ -196,6 +196,9 @@ class GenerationJob(Base):
     arm: Mapped[str | None] = mapped_column(String(16))  # rollout: champion|challenger (evaluation), main|canary
     dtype: Mapped[str | None] = mapped_column(String(16))
     batch: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The speed preset the job ran with (plain | fast | turbo; governance/speed.py); NULL: made before presets
+    # existed, i.e. plain. What applied and what fell back: batch["speed"].
+    speed: Mapped[str | None] = mapped_column(String(16))
     # The claim a fleet worker holds (catalog/claims.py): only the holder of the current token may record the
     # clip; a lease that runs out lets another worker claim the job again (claims counts how often).
     claim_token: Mapped[str | None] = mapped_column(String(32), index=True)

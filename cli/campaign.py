@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections import Counter
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,14 @@ app = typer.Typer()
 DEMO_APPROVER = "demo-approver (demo user, not a real approval)"
 EXAMPLE_BRIEF = Path("examples/brief.yaml")
 EXAMPLE_EDIT = Path("examples/edit-brief.yaml")  # a 9:16 reframe of the approved hero clip (see README, Editing)
+
+
+class Speed(str, Enum):
+    """The speed presets of governance/speed.py, for `wanflow run --speed`."""
+
+    plain = "plain"
+    fast = "fast"
+    turbo = "turbo"
 
 
 def run_campaign(brief: Path, cfg: Settings) -> dict:
@@ -72,9 +81,13 @@ def print_summary(summary: dict) -> None:
 
 @app.command("run")
 @guard
-def campaign_run(brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")]) -> None:
+def campaign_run(brief: Annotated[Path, typer.Argument(help="Campaign brief (YAML).")],
+                 speed: Annotated[Speed | None, typer.Option(
+                     "--speed", help="Speed preset for every job made by this run: plain, fast (lossless) or turbo "
+                          "(quality-trading); default: the brief's `speed:`, else WANFLOW_SPEED.")] = None) -> None:
     """Run a campaign: validate → catalog → plan → generate → QC → review queue. Re-runs regenerate nothing."""
-    summary = run_campaign(brief, settings())
+    cfg = settings()
+    summary = run_campaign(brief, cfg.model_copy(update={"speed_override": speed.value}) if speed else cfg)
     print_summary(summary)
     if summary["jobs_failed"]:
         fail(1, [f"{summary['jobs_failed']} job(s) failed (see the catalog's job errors); re-run to retry them."])
@@ -118,7 +131,8 @@ def campaign_regenerate(
     else:
         verdict = "[green]frames match[/]" if report.matches else "[red]frames DIFFER[/]"
         console.print(f"job {report.job_id}: {verdict} — regenerated on {report.device} ({report.dtype}, "
-                      f"memory policy {report.memory_policy}, batch {report.batch_job_ids}) in {report.seconds} s")
+                      f"memory policy {report.memory_policy}, speed {report.speed}, batch {report.batch_job_ids}) "
+                      f"in {report.seconds} s")
         console.print(f"  catalog frames sha256:     {report.expected_frames_sha256}\n"
                       f"  regenerated frames sha256: {report.actual_frames_sha256}", markup=False, highlight=False)
     if not report.matches:

@@ -90,6 +90,16 @@ def print_lineage(c: dict) -> None:
         job.add(f"brand LoRA  {c['lora']['path']}  scale={c['lora']['scale']}  sha256={c['lora']['sha256'][:16]}…"
                 + (f"  (high noise; low noise: {c['lora']['low_noise_path']}  "
                    f"sha256={c['lora']['low_noise_sha256'][:16]}…)" if c['lora'].get("low_noise_path") else ""))
+    if c.get("speed"):
+        sp = c["speed"]
+        node_s = job.add(f"speed  {sp['preset']}" + (f"  (chosen by {sp.get('chosen_by')}, "
+                                                      f"{'lossless' if sp.get('lossless') else 'quality-trading'}, "
+                                                      f"{sp.get('steps')} steps, guidance {sp.get('guidance')})"
+                                                      if sp.get("recorded") else "  (not recorded: made before presets)"))
+        for fb in sp.get("fallbacks") or []:
+            node_s.add(f"fell back: {fb['feature']} → {fb['used']} ({fb['reason']})")
+        if sp.get("distill_lora"):
+            node_s.add(f"distillation LoRA  {sp['distill_lora']['file']}  sha256={sp['distill_lora']['sha256'][:16]}…")
     if c.get("conditioning_image"):
         job.add(f"conditioning image  {c['conditioning_image']['path']}  "
                 f"sha256={c['conditioning_image']['sha256'][:16]}…")

@@ -20,6 +20,14 @@ class EngineOptions:
     policy: str = "auto"  # or a memory policy to start from (adapters.memory.Policy)
     budget_gb: float | None = None  # CPU: simulate a card this size; CUDA: cap what is planned
     max_batch: int = 4
+    # speed preset (governance.speed): the deployment's default, the CLI's override, and the preset knobs
+    speed: str = "plain"
+    speed_override: str | None = None
+    speed_compile: bool = True
+    speed_step_cache: str = "first_block"
+    speed_cache_threshold: float | None = None
+    speed_fp8: bool = True
+    speed_distill_lora: str | None = None
 
 
 class Settings(BaseSettings):
@@ -58,6 +66,19 @@ class Settings(BaseSettings):
     memory_budget_gb: float | None = Field(
         default=None, gt=0, description="CUDA: cap on what generation plans to use; CPU: simulate a card of this size.")
     max_batch_size: int = Field(default=4, ge=1, le=64, description="Upper bound on clips per batch.")
+    # --- speed presets (governance/speed.py, adapters/speed.py); docs/performance.md has the measurements ---
+    speed: Literal["plain", "fast", "turbo"] = Field(
+        default="plain", description="Speed preset when neither `wanflow run --speed` nor the brief names one.")
+    speed_override: Literal["plain", "fast", "turbo"] | None = Field(
+        default=None, description="Speed preset for every job of this process (set by `wanflow run --speed`).")
+    speed_compile: bool = Field(default=True, description="fast/turbo: compile the repeated transformer blocks.")
+    speed_step_cache: Literal["first_block", "taylorseer"] = Field(
+        default="first_block", description="turbo: diffusers' step cache hook.")
+    speed_cache_threshold: float | None = Field(
+        default=None, gt=0, description="turbo: FirstBlockCache threshold (default 0.1) or TaylorSeer interval (3).")
+    speed_fp8: bool = Field(default=True, description="turbo: FP8 linear layers where the card has FP8 units.")
+    speed_distill_lora: Path | None = Field(
+        default=None, description="turbo: a step-distillation LoRA folder (weights + distill.json: steps, guidance).")
     # --- delivery (wan_tasks/publish.py, destinations.py, provenance.py) ---
     presets_file: Path | None = Field(default=None, description="Rendition presets YAML; default wan_tasks/renditions.yaml.")
     publish_to: str | None = Field(default=None, description="Destination: a folder (default publish_dir) or s3://bucket/prefix.")
@@ -131,7 +152,10 @@ class Settings(BaseSettings):
     @property
     def engine_options(self) -> EngineOptions:
         return EngineOptions(device=self.device, policy=self.memory_policy, budget_gb=self.memory_budget_gb,
-                             max_batch=self.max_batch_size)
+                             max_batch=self.max_batch_size, speed=self.speed, speed_override=self.speed_override,
+                             speed_compile=self.speed_compile, speed_step_cache=self.speed_step_cache,
+                             speed_cache_threshold=self.speed_cache_threshold, speed_fp8=self.speed_fp8,
+                             speed_distill_lora=str(self.speed_distill_lora) if self.speed_distill_lora else None)
 
     @property
     def dev_ca_dir(self) -> Path:

@@ -19,7 +19,7 @@ import math
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -50,6 +50,7 @@ class _Top(_Doc):
     canary: float | None = Field(default=None, ge=0, lt=1)
     canary_model: str | None = None
     edit_model: str | None = None
+    speed: Literal["plain", "fast", "turbo"] | None = None  # governance/speed.py; `wanflow run --speed` overrides
 
 
 class _Defaults(_Doc):
@@ -421,4 +422,5 @@ def load_brief(path: Path, brands_dir: Path | None = None,
         extra += f"\nlora_low_noise:{lora.low_noise_sha256}"
     return ValidBrief(path=path, sha256=hashlib.sha256(raw + csv_bytes + extra.encode()).hexdigest(),
                  campaign=top["campaign"], brand=brand, model_ref=top["model"], items=items, rejected=rejected,
-                 lora=lora, canary=top.get("canary") or 0.0, canary_model=canary_model, edit_model=edit_model)
+                 lora=lora, canary=top.get("canary") or 0.0, canary_model=canary_model, edit_model=edit_model,
+                 speed=top.get("speed"))

@@ -127,3 +127,4 @@ class ValidBrief:
     canary: float = 0.0  # fraction of the jobs routed to ``canary_model`` (deterministic by seed)
     canary_model: str | None = None  # default: the same model's `challenger` alias
     edit_model: str | None = None  # the model of the brief's VACE edits (governance.edits.DEFAULT_EDIT_MODEL)
+    speed: str | None = None  # plain | fast | turbo (governance/speed.py); None: the deployment's setting

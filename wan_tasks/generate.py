@@ -6,11 +6,20 @@ runs under a memory policy chosen from the card's free memory (or the operator's
 down the ladder on out-of-memory. Every job records its stage times, peak memory, GPU-seconds, the policy
 actually used, its dtype and its batch, so ``wanflow regenerate`` can make the same frames again. A job
 that is already done is skipped; clips are written under a temporary name and renamed.
+
+Each job also runs under a speed preset (plain | fast | turbo, ``governance.speed``): ``wanflow run --speed``, else
+the brief's ``speed:``, else the deployment's ``WANFLOW_SPEED``. Jobs of different presets never share a batch; the
+preset and what of it applied or fell back are recorded on the job (``speed``, ``batch["speed"]``).
+
+Two halves: :func:`start_jobs` (the card's work: load and generate a batch) and :func:`record_jobs` (the CPU's:
+encode, hash, record under the claim). :func:`generate_jobs` runs both; a fleet worker runs the second on a
+background thread, outside its GPU slot, while the card makes the next batch.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -19,6 +28,7 @@ from sqlalchemy import Engine, select
 
 from adapters import media, memory
 from adapters import pipelines as models
+from adapters import speed as speedup
 from adapters.engine import GenerationParams, Lora, OnStep, run_batch
 from adapters.vace import run_edit
 from catalog import claims
@@ -27,6 +37,7 @@ from catalog.models import (Asset, AssetKind, Campaign, ClipStatus, GenerationJo
                             utcnow)
 from core.files import safe_file_name, sha256_file, temp_path_for
 from core.settings import EngineOptions
+from governance import speed as speeds
 
 
 class InputChanged(ValueError):
@@ -63,9 +74,21 @@ def verify_inputs(job: GenerationJob) -> None:
                                f"(expected sha256 {ref['sha256'][:12]}…)")
 
 
-def batch_key(job: GenerationJob) -> tuple:
+def speed_of(job: GenerationJob, opts: EngineOptions) -> tuple[str, str]:
+    """(preset, who chose it) for a job: ``wanflow run --speed``, else the brief, else the deployment setting."""
+    return speeds.choose(opts.speed_override, job.params.get("speed"), opts.speed)
+
+
+def speed_preset(name: str, opts: EngineOptions) -> speeds.SpeedPreset:
+    """The preset ``name`` with this deployment's knobs (compile, step cache and threshold, FP8, distill LoRA)."""
+    return speeds.preset(name, compile=opts.speed_compile, step_cache=opts.speed_step_cache,
+                         cache_threshold=opts.speed_cache_threshold, fp8=opts.speed_fp8,
+                         distill_lora=opts.speed_distill_lora)
+
+
+def batch_key(job: GenerationJob, opts: EngineOptions | None = None) -> tuple:
     p = job.params
-    return (job.model_version_id, p["width"], p["height"], p["num_frames"], p["steps"], p["guidance"],
+    return (speed_of(job, opts or EngineOptions())[0], job.model_version_id, p["width"], p["height"], p["num_frames"], p["steps"], p["guidance"],
             p.get("flow_shift"), p.get("guidance_2"), (p.get("image") or {}).get("sha256"),
             job.idempotency_key if p.get("edit") else None,  # an edit runs alone
             (p.get("lora") or {}).get("sha256"), (p.get("lora") or {}).get("scale"),
@@ -87,12 +110,12 @@ def plan_batches(engine: Engine, job_ids: list[int], opts: EngineOptions) -> tup
             if (asset_id := _done(s, job)) is not None:
                 done.append(asset_id)
             else:
-                groups.setdefault(batch_key(job), []).append(job_id)
-        sources = {k: s.get(ModelVersion, k[0]) for k in groups}
+                groups.setdefault(batch_key(job, opts), []).append(job_id)
+        sources = {k: s.get(ModelVersion, k[1]) for k in groups}
     device = models.resolve_device(opts.device)
     batches: list[list[int]] = []
     for key, ids in groups.items():
-        size = _batch_size(sources[key], key, len(ids), device, opts)
+        size = _batch_size(sources[key], key[1:], len(ids), device, opts)
         batches += [ids[i:i + size] for i in range(0, len(ids), size)]
     return batches, done
 
@@ -110,6 +133,17 @@ def _batch_size(mv: ModelVersion, key: tuple, n: int, device: str, opts: EngineO
     return size
 
 
+@dataclass
+class Generated:
+    """A batch made on the card and not yet recorded: what :func:`record_jobs` needs."""
+
+    job_ids: list[int]
+    claim: str | None
+    todo: list[tuple[int, GenerationParams, Path, int]] = field(default_factory=list)
+    made: dict[str, Any] | None = None
+    out: dict[int, int] = field(default_factory=dict)  # job id -> raw clip (done before, or recorded)
+
+
 def generate_jobs(engine: Engine, job_ids: list[int], assets_dir: Path, opts: EngineOptions = EngineOptions(),
                   on_step: OnStep | None = None, claim: str | None = None) -> list[int]:
     """Generate one batch of jobs (skipping finished ones). Returns the raw clips' asset ids, in job order.
@@ -118,7 +152,14 @@ def generate_jobs(engine: Engine, job_ids: list[int], assets_dir: Path, opts: En
     each clip is recorded (and renamed into place) only if the token still holds its job; a job taken over
     meanwhile is left to its new holder (its id is missing from the result).
     """
-    todo, out = [], {}
+    return record_jobs(engine, start_jobs(engine, job_ids, assets_dir, opts, on_step, claim))
+
+
+def start_jobs(engine: Engine, job_ids: list[int], assets_dir: Path, opts: EngineOptions = EngineOptions(),
+               on_step: OnStep | None = None, claim: str | None = None) -> Generated:
+    """The card's half of :func:`generate_jobs`: mark the jobs running and generate their frames (in memory)."""
+    g = Generated(list(job_ids), claim)
+    todo, out = g.todo, g.out
     with session_scope(engine) as s:
         for job_id in job_ids:
             job = s.get(GenerationJob, job_id)
@@ -134,35 +175,44 @@ def generate_jobs(engine: Engine, job_ids: list[int], assets_dir: Path, opts: En
             todo.append((job_id, request(job, item), clip_path(assets_dir, s.get(Campaign, job.campaign_id).name,
                                                                job, item.item_key), job.params["fps"]))
             mv, lora = s.get(ModelVersion, job.model_version_id), lora_of(job)
-            verify = job
+            verify, (speed, chosen_by) = job, speed_of(job, opts)
         if todo:
             source, variant = mv.source, mv.variant
     if not todo:
-        return [out[j] for j in job_ids if j in out]
+        return g
     try:
         verify_inputs(verify)
-        made = make_clips(source, variant, [r for _, r, _, _ in todo], opts, on_step, lora)
+        g.made = make_clips(source, variant, [r for _, r, _, _ in todo], opts, on_step, lora,
+                            speed=speed_preset(speed, opts))
+        g.made["speed_chosen_by"] = chosen_by
     except Exception as exc:
         if not isinstance(exc, claims.LeaseLost):  # a lost lease aborts the batch; the jobs are someone else's
             _fail(engine, [j for j, *_ in todo], exc, claim)
         raise
+    return g
+
+
+def record_jobs(engine: Engine, g: Generated) -> list[int]:
+    """The CPU's half: encode, hash and record each clip (under the claim); the raw clips' ids in job order."""
     write_error: Exception | None = None
-    for i, (job_id, _, dest, fps) in enumerate(todo):
+    for i, (job_id, _, dest, fps) in enumerate(g.todo):
         try:
-            out[job_id] = _record(engine, job_id, i, [j for j, *_ in todo], made, dest, fps, claim)
+            g.out[job_id] = _record(engine, job_id, i, [j for j, *_ in g.todo], g.made, dest, fps, g.claim)
         except claims.LeaseLost:
             continue  # another worker holds this job now and records it; this clip is thrown away
         except OSError as exc:  # this clip could not be written; the others are kept
-            _fail(engine, [job_id], exc, claim)
+            _fail(engine, [job_id], exc, g.claim)
             write_error = write_error or exc
     if write_error is not None:
         raise write_error  # an I/O failure: the task is retried; finished jobs are skipped then
-    return [out[j] for j in job_ids if j in out]
+    return [g.out[j] for j in g.job_ids if j in g.out]
 
 
 def make_clips(source: str, variant: str, requests: list[GenerationParams], opts: EngineOptions,
-               on_step: OnStep | None = None, lora: Lora | None = None, policy: str | None = None) -> dict[str, Any]:
-    """Load (once per process) and run one batch under a memory policy, falling back on out-of-memory."""
+               on_step: OnStep | None = None, lora: Lora | None = None, policy: str | None = None,
+               speed: speeds.SpeedPreset | None = None) -> dict[str, Any]:
+    """Load (once per process) and run one batch under a memory policy, falling back on out-of-memory, and
+    under a speed preset (None: plain)."""
     device = models.resolve_device(opts.device)
     folder = models.resolve_source(source, variant)
     card = memory.card_for(device, opts.budget_gb)
@@ -179,7 +229,16 @@ def make_clips(source: str, variant: str, requests: list[GenerationParams], opts
         t = time.perf_counter()
         pipe = models.load_pipeline(folder, device, p, card, variant)
         load_s += time.perf_counter() - t
-        return (run_edit if r0.edit else run_batch)(pipe, requests, on_step=on_step, lora=lora)
+        if r0.edit:  # an edit runs as plain diffusers does (the speed presets are for generation)
+            return run_edit(pipe, requests, on_step=on_step, lora=lora)
+        try:
+            return run_batch(pipe, requests, on_step=on_step, lora=lora, speed=speed)
+        except speedup.NeedsReload:  # FP8 weights from a turbo batch: this preset needs the pipeline as loaded
+            models.evict(folder, device)
+            t = time.perf_counter()
+            pipe = models.load_pipeline(folder, device, p, card, variant)
+            load_s += time.perf_counter() - t
+            return run_batch(pipe, requests, on_step=on_step, lora=lora, speed=speed)
 
     others = models.resident_elsewhere(folder, device) if isinstance(card, memory.BudgetCard) else 0
     result, used, attempts = memory.run_with_fallback(
@@ -237,6 +296,9 @@ def _store(engine: Engine, job_id: int, index: int, batch_ids: list[int], made: 
             job.batch["edit"] = result.details["edit"]
         if "experts" in result.details:  # Wan 2.2 A14B: the boundary used and how many steps each expert ran
             job.batch["experts"] = result.details["experts"]
+        if "speed" in result.details:  # the preset, who chose it, what applied and what fell back (and why)
+            job.speed = result.details["speed"]["preset"]["name"]
+            job.batch["speed"] = {**result.details["speed"], "chosen_by": made.get("speed_chosen_by")}
         asset = s.scalar(select(Asset).where(Asset.job_id == job_id, Asset.kind == AssetKind.raw_clip))
         if asset is None:
             asset = Asset(kind=AssetKind.raw_clip, job_id=job_id)

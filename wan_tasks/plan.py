@@ -43,9 +43,11 @@ def variant_seed(base_seed: int, campaign: str, item_key: str, variant: int) -> 
     return (base_seed + int.from_bytes(digest[:4], "big")) % 2**31
 
 
-def _item_params(spec: ItemSpec, lora: LoraSpec | None = None) -> dict:
+def _item_params(spec: ItemSpec, lora: LoraSpec | None = None, speed: str | None = None) -> dict:
     d = asdict(spec)
     out = {k: d[k] for k in (*GEN_PARAMS, "variants", "formats", "seed")} | {"formats": list(spec.formats)}
+    if speed:  # the brief's speed preset (governance/speed.py)
+        out["speed"] = speed
     if spec.image:
         out["image"] = {"path": spec.image, "sha256": spec.image_sha256}
     if spec.edit:  # resolved at intake (wan_tasks/edit.py): source, mask, references with their sha256
@@ -72,9 +74,10 @@ def record_brief(session: Session, brief: ValidBrief) -> int:
     session.add(row)
     session.flush()
     for spec in brief.items:
-        session.add(_item_row(row.id, spec, ItemStatus.accepted, None, brief.lora))
+        session.add(_item_row(row.id, spec, ItemStatus.accepted, None, brief.lora, brief.speed))
     for rej in brief.rejected:
-        session.add(_item_row(row.id, rej.item, ItemStatus.rejected, f"{rej.field}: {rej.reason}", brief.lora))
+        session.add(_item_row(row.id, rej.item, ItemStatus.rejected, f"{rej.field}: {rej.reason}", brief.lora,
+                              brief.speed))
     audit.append(session, "intake", "brief.recorded", "brief", row.id,
                  {"campaign": brief.campaign, "sha256": brief.sha256,
                   "accepted": len(brief.items), "rejected": len(brief.rejected)})
@@ -83,9 +86,9 @@ def record_brief(session: Session, brief: ValidBrief) -> int:
 
 
 def _item_row(brief_id: int, spec: ItemSpec, status: ItemStatus, reason: str | None,
-              lora: LoraSpec | None = None) -> PromptItem:
+              lora: LoraSpec | None = None, speed: str | None = None) -> PromptItem:
     return PromptItem(brief_id=brief_id, item_key=spec.key, source_row=spec.row, prompt=spec.prompt,
-                      negative_prompt=spec.negative_prompt, locale=spec.locale, params=_item_params(spec, lora),
+                      negative_prompt=spec.negative_prompt, locale=spec.locale, params=_item_params(spec, lora, speed),
                       status=status, rejection_reason=reason)
 
 
@@ -185,6 +188,8 @@ def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, mo
         payload["edit"] = hashlib.sha256(json.dumps(item.params["edit"], sort_keys=True).encode()).hexdigest()
     if (item.params.get("lora") or {}).get("low_noise_sha256"):
         payload["lora_low_noise"] = item.params["lora"]["low_noise_sha256"]
+    if item.params.get("speed") not in (None, "plain"):  # a brief's fast/turbo makes other frames than plain
+        payload["speed"] = item.params["speed"]
     effective = _negative_prompt(item, model)
     if effective != item.negative_prompt:
         payload["negative_prompt_effective"] = effective
@@ -259,4 +264,6 @@ def job_params(item: PromptItem, model: ResolvedModel) -> dict:
     for extra in ("image", "lora", "edit"):
         if item.params.get(extra):
             params[extra] = dict(item.params[extra])
+    if item.params.get("speed"):
+        params["speed"] = item.params["speed"]
     return params

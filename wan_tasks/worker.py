@@ -5,8 +5,15 @@ worker pays for loading once however many shards it takes. Each shard is claimed
 (catalog/claims.py) that a heartbeat thread renews while the shard runs; the generation of the shard runs
 inside ``gpu_slot()`` — in a flow, a strict Prefect global concurrency limit of one slot per card — and the
 times the slot was held are written on the shard's row, which is how an oversubscribed card would show.
-Clips are made with the generation stage itself (``generate.plan_batches`` / ``generate.generate_jobs``) under
+Clips are made with the generation stage itself (``generate.plan_batches`` / ``generate.start_jobs``) under
 the claim's token, so a worker whose lease ran out cannot record a job another worker now holds.
+
+The card never waits for the CPU: only generation runs in the slot. Encoding, hashing and recording each batch's
+clips (``generate.record_jobs``) run on one background thread, in order, while the card makes the next batch —
+and the next shard: a shard is closed (its row, its lease heartbeat, the report) by the same thread once its
+last clip is recorded, and at most one earlier shard may still be recording when a new one is claimed. Exactly
+once still holds: each clip is recorded only in the transaction that confirms the claim token
+(``claims.finish``), and the heartbeat keeps the lease until the shard's last record.
 
 After a shard (at most every ``metrics_every_s``, and at the end) the worker writes its figures to
 ``worker_metrics``: clips, clips/hour, GPU busy fraction (time in the slot / time since its first claim) and
@@ -16,12 +23,15 @@ queue depth (jobs claimable now).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,45 +126,89 @@ class Heartbeat:
             raise claims.LeaseLost(f"claim {self.token[:8]}… was taken over while its shard ran")
 
 
+class Recorder:
+    """Runs the CPU's half of each batch (and each shard's closing) off the GPU slot: one thread, in order.
+
+    ``inline``: run everything at once in the caller's thread (the one-call ``generate_fn`` of tests)."""
+
+    def __init__(self, inline: bool = False) -> None:
+        self._pool = None if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="wanflow-record")
+        self._shards: deque[Future] = deque()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        if self._pool is not None:  # the caller's context (a Prefect flow run's, for QC tasks submitted by on_clips)
+            return self._pool.submit(contextvars.copy_context().run, fn, *args)
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+    def close_shard(self, fn: Callable[[], None]) -> None:
+        self._shards.append(self.submit(fn))
+
+    def wait(self, pending: int = 0) -> None:
+        """Until at most ``pending`` shards are still recording (an error closing one is raised here)."""
+        while len(self._shards) > pending:
+            self._shards.popleft().result()
+
+    def shutdown(self) -> None:
+        try:
+            self.wait(0)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+
 def run_worker(engine: Engine, assets_dir: Path, opts: EngineOptions, cfg: WorkerConfig,
                gpu_slot: Callable[[], AbstractContextManager], on_clips: Callable[[list[int]], None] | None = None,
                on_shard: Callable[[WorkerReport, int], None] | None = None,  # (report, queue depth)
-               flow_run_id: str | None = None, generate_fn: Callable[..., list[int]] | None = None) -> WorkerReport:
+               flow_run_id: str | None = None, generate_fn: Callable[..., list[int]] | None = None,
+               stages: tuple[Callable[..., Any], Callable[..., list[int]]] | None = None) -> WorkerReport:
     """Claim and generate shards until the campaign is finished (or, with no campaign, until idle_exit_s).
 
-    ``generate_fn`` stands in for ``generate.generate_jobs`` (same signature) in the benchmarks only, which time
-    the orchestration around a generation of fixed length.
+    ``stages`` (start, record) stand in for (``generate.start_jobs``, ``generate.record_jobs``), same signatures,
+    in the benchmarks, which time the orchestration around a generation of fixed length; ``generate_fn`` (one
+    call doing both, like ``generate.generate_jobs``) runs everything in the slot, in the caller's thread (tests).
     """
     report = WorkerReport(worker=cfg.worker, slot=cfg.slot)
+    if generate_fn is not None:
+        start_fn, record_fn = generate_fn, (lambda _engine, made: made)
+    else:
+        start_fn, record_fn = stages or (generate.start_jobs, generate.record_jobs)
+    recorder = Recorder(inline=generate_fn is not None)
     loads0 = pipelines.load_count
     cid = None
     if cfg.campaign is not None:
         with engine.connect() as conn:
             cid = claims.campaign_id(conn, cfg.campaign)
     t0, idle_since, last_metrics = time.monotonic(), None, float("-inf")
-    while True:
-        c = claims.claim(engine, cfg.worker, cfg.shard_size, cfg.lease_s, cid, cfg.max_claims)
-        if c is None:
-            with engine.connect() as conn:
-                left = claims.unfinished(conn, cid)
-            idle_since = idle_since or time.monotonic()
-            idle = time.monotonic() - idle_since
-            if cid is None and cfg.idle_exit_s > 0 and idle >= cfg.idle_exit_s:
-                break  # a fleet worker with nothing to do for idle_exit_s
-            if left == 0 and (cid is not None or idle >= cfg.idle_exit_s):
-                break  # the campaign (or the whole queue) is finished
-            time.sleep(cfg.poll_s)  # other workers hold the rest: wait for them to finish or their leases to expire
-            continue
-        idle_since = None
-        _run_shard(engine, assets_dir, opts, cfg, c, cid, gpu_slot, report, on_clips, flow_run_id,
-                   generate_fn or generate.generate_jobs)
-        report.elapsed_s = time.monotonic() - t0
-        report.model_loads = pipelines.load_count - loads0
-        if time.monotonic() - last_metrics >= cfg.metrics_every_s:  # queue depth is a count: not after every shard
-            last_metrics = time.monotonic()
-            depth = _write_metrics(engine, report, cid, flow_run_id)
-            if on_shard is not None:
-                on_shard(report, depth)
+    try:
+        while True:
+            recorder.wait(pending=1)  # at most one earlier shard still recording while this one generates
+            c = claims.claim(engine, cfg.worker, cfg.shard_size, cfg.lease_s, cid, cfg.max_claims)
+            if c is None:
+                recorder.wait(0)  # what is still being recorded counts as unfinished: finish it first
+                with engine.connect() as conn:
+                    left = claims.unfinished(conn, cid)
+                idle_since = idle_since or time.monotonic()
+                idle = time.monotonic() - idle_since
+                if cid is None and cfg.idle_exit_s > 0 and idle >= cfg.idle_exit_s:
+                    break  # a fleet worker with nothing to do for idle_exit_s
+                if left == 0 and (cid is not None or idle >= cfg.idle_exit_s):
+                    break  # the campaign (or the whole queue) is finished
+                time.sleep(cfg.poll_s)  # other workers hold the rest: wait for them to finish or their leases to expire
+                continue
+            idle_since = None
+            _run_shard(engine, assets_dir, opts, cfg, c, cid, gpu_slot, report, on_clips, flow_run_id,
+                       start_fn, record_fn, recorder)
+            report.elapsed_s = time.monotonic() - t0
+            report.model_loads = pipelines.load_count - loads0
+            if time.monotonic() - last_metrics >= cfg.metrics_every_s:  # queue depth is a count: not after every shard
+                last_metrics = time.monotonic()
+                depth = _write_metrics(engine, report, cid, flow_run_id)
+                if on_shard is not None:
+                    on_shard(report, depth)
+    finally:
+        recorder.shutdown()
     report.elapsed_s = time.monotonic() - t0
     report.model_loads = pipelines.load_count - loads0
     if report.shards:
@@ -164,57 +218,83 @@ def run_worker(engine: Engine, assets_dir: Path, opts: EngineOptions, cfg: Worke
     return report
 
 
+@dataclass
+class _Shard:
+    status: str = "done"
+    error: str | None = None
+    made: list[int] = field(default_factory=list)
+    started: Any = None
+    finished: Any = None
+
+
 def _run_shard(engine: Engine, assets_dir: Path, opts: EngineOptions, cfg: WorkerConfig,
                c: claims.Claim, cid: int | None, gpu_slot: Callable[[], AbstractContextManager],
                report: WorkerReport, on_clips: Callable[[list[int]], None] | None, flow_run_id: str | None,
-               generate_fn: Callable[..., list[int]]) -> None:
+               start_fn: Callable[..., Any], record_fn: Callable[..., list[int]], recorder: Recorder) -> None:
     with session_scope(engine) as s:
         shard = ShardRun(campaign_id=cid, worker=cfg.worker, slot=cfg.slot, claim_token=c.token, job_ids=c.job_ids,
                          status="running", prefect_flow_run_id=flow_run_id)
         s.add(shard)
         s.flush()
         shard_id = shard.id
-    status, error, made = "done", None, []
-    started = finished = None
-    try:
-        with Heartbeat(engine, c.token, cfg.lease_s) as hb:
-            batches, done = generate.plan_batches(engine, c.job_ids, opts)
-            with gpu_slot():
-                started, m0 = utcnow(), time.monotonic()
-                try:
-                    for batch in batches:
-                        try:
-                            new = generate_fn(engine, batch, assets_dir, opts, on_step=hb.check, claim=c.token)
-                            made += new
-                            if new and on_clips is not None:
-                                on_clips(new)  # QC starts now, on CPU, while the next batch generates
-                        except claims.LeaseLost as exc:
-                            status, error = "lost", str(exc)
-                            claims.release(engine, c.token)  # what it still holds goes back to the queue now
-                            break
-                        except Exception as exc:  # noqa: BLE001 - the batch's jobs are recorded failed; go on
-                            status, error = "failed", f"{type(exc).__name__}: {exc}"
-                            log.error("shard %d: batch %s failed: %s", shard_id, batch, error)
-                finally:
-                    finished = utcnow()
-                    report.gpu_busy_s += time.monotonic() - m0
-    except BaseException as exc:  # interrupted (or the slot could not be had): give the jobs back, say why
-        with contextlib.suppress(Exception):
-            claims.release(engine, c.token)
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
+    st = _Shard()
+    hb = Heartbeat(engine, c.token, cfg.lease_s).__enter__()  # until the shard's last clip is recorded
+
+    def record(made: Any) -> None:  # on the recorder's thread
+        try:
+            new = record_fn(engine, made)
+        except Exception as exc:  # noqa: BLE001 - the failed clips are recorded failed; the shard says why
+            st.status, st.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.error("shard %d: recording failed: %s", shard_id, st.error)
+            return
+        st.made += new
+        if new and on_clips is not None:
+            on_clips(new)  # QC starts now, on CPU, while the card generates
+
+    def close() -> None:  # on the recorder's thread, after the shard's last record
+        hb.__exit__(None, None, None)
         lost = _count_lost(engine, c)
         with session_scope(engine) as s:
             shard = s.get(ShardRun, shard_id)
-            shard.gpu_started_at, shard.gpu_finished_at, shard.finished_at = started, finished, utcnow()
-            shard.status = "lost" if lost and status == "done" else status
-            shard.error = error
-    report.shards += 1
-    report.clips += len(made)
-    report.asset_ids += made
-    report.lost += lost
-    report.failed += sum(1 for _ in _failed(engine, c))
+            shard.gpu_started_at, shard.gpu_finished_at, shard.finished_at = st.started, st.finished, utcnow()
+            shard.status = "lost" if lost and st.status == "done" else st.status
+            shard.error = st.error
+        failed = len(_failed(engine, c))
+        report.shards += 1
+        report.clips += len(st.made)
+        report.asset_ids += st.made
+        report.lost += lost
+        report.failed += failed
+
+    try:
+        batches, _ = generate.plan_batches(engine, c.job_ids, opts)
+        with gpu_slot():
+            st.started, m0 = utcnow(), time.monotonic()
+            try:
+                for batch in batches:
+                    try:
+                        made = start_fn(engine, batch, assets_dir, opts, on_step=hb.check, claim=c.token)
+                    except claims.LeaseLost as exc:
+                        st.status, st.error = "lost", str(exc)
+                        claims.release(engine, c.token)  # what it still holds goes back to the queue now
+                        break
+                    except Exception as exc:  # noqa: BLE001 - the batch's jobs are recorded failed; go on
+                        st.status, st.error = "failed", f"{type(exc).__name__}: {exc}"
+                        log.error("shard %d: batch %s failed: %s", shard_id, batch, st.error)
+                        continue
+                    recorder.submit(record, made)
+            finally:
+                st.finished = utcnow()
+                report.gpu_busy_s += time.monotonic() - m0
+    except BaseException as exc:  # interrupted (or the slot could not be had): give the jobs back, say why
+        with contextlib.suppress(Exception):
+            claims.release(engine, c.token)
+        st.status, st.error = "failed", f"{type(exc).__name__}: {exc}"
+        recorder.close_shard(close)
+        with contextlib.suppress(Exception):
+            recorder.wait(0)
+        raise
+    recorder.close_shard(close)
 
 
 def _count_lost(engine: Engine, c: claims.Claim) -> int:
