@@ -46,7 +46,9 @@ def _item_params(spec: ItemSpec, lora: LoraSpec | None = None) -> dict:
     out = {k: d[k] for k in (*GEN_PARAMS, "variants", "formats", "seed")} | {"formats": list(spec.formats)}
     if spec.image:
         out["image"] = {"path": spec.image, "sha256": spec.image_sha256}
-    if lora:
+    if lora and lora.ref:  # a registry LoRA: its version, file and digest are frozen at the first plan
+        out["lora"] = {"ref": lora.ref, "scale": lora.scale}
+    elif lora:
         out["lora"] = {"path": lora.path, "scale": lora.scale, "sha256": lora.sha256}
         if lora.low_noise_path:  # Wan 2.2 A14B: the low-noise expert's own file
             out["lora"] |= {"low_noise_path": lora.low_noise_path, "low_noise_sha256": lora.low_noise_sha256}
