@@ -41,6 +41,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from adapters.engine import MAX_SEQUENCE_LENGTH
 from adapters.lora_registry import LORA_FILE
+from adapters.standins import quiet
 from adapters.training_media import load_frames
 from core import heavy
 from core.files import atomic_path, write_text_atomic
@@ -111,6 +112,7 @@ def build_cache(base: Path, items: list[tuple[Path, str]], dest: Path, cfg: Trai
         return Path(dest)
     torch, diffusers = heavy.torch(), heavy.diffusers()
     device = _device(cfg.device)
+    quiet()
     pipe = diffusers.WanPipeline.from_pretrained(base, transformer=None, local_files_only=True).to(device)
     vae = pipe.vae
     mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(device)
@@ -363,6 +365,7 @@ def validate(base: Path, model, cache: dict[str, Any], cfg: TrainConfig, dest: P
     torch, diffusers = heavy.torch(), heavy.diffusers()
     if not cache.get("validation_embeds"):
         return []
+    quiet()
     pipe = diffusers.WanPipeline.from_pretrained(base, transformer=model, text_encoder=None, tokenizer=None,
                                                  local_files_only=True)
     pipe.set_progress_bar_config(disable=True)

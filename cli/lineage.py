@@ -90,6 +90,15 @@ def print_lineage(c: dict) -> None:
         job.add(f"brand LoRA  {c['lora']['path']}  scale={c['lora']['scale']}  sha256={c['lora']['sha256'][:16]}…"
                 + (f"  (high noise; low noise: {c['lora']['low_noise_path']}  "
                    f"sha256={c['lora']['low_noise_sha256'][:16]}…)" if c['lora'].get("low_noise_path") else ""))
+    if c.get("lora_training"):
+        lt = c["lora_training"]
+        lv, ds = lt["lora_version"], lt["dataset"]
+        node_l = job.add(f"LoRA version  {lv['registry_name']}/{lv['version']}  base={lv['base_registry_name']}/"
+                         f"{lv['base_version']}  status={lv['status']}  mlflow run={lv['mlflow_run_id']}")
+        node_d = node_l.add(f"dataset  {ds['name']}@{ds['version']}  sha256={ds['sha256'][:16]}…  status={ds['status']}")
+        for a in lt["assets"]:
+            node_d.add(f"{a['kind']}  {a['filename']}  sha256={a['sha256'][:16]}…  owner={a['owner']}  "
+                       f"licence={a['licence']}  expires={a['expires']}  status={a['status']}")
     if c.get("conditioning_image"):
         job.add(f"conditioning image  {c['conditioning_image']['path']}  "
                 f"sha256={c['conditioning_image']['sha256'][:16]}…")

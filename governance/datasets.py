@@ -164,7 +164,7 @@ def _expectations(rules: Rules) -> list[tuple[str, str, Any]]:
         ("expires", "licence expired on {expires}", gxe.ExpectColumnValuesToBeBetween(
             column="days_left", min_value=0, row_condition="days_left == days_left", condition_parser="pandas")),
         ("allowed_use", f"allowed use {{allowed_use!r}} does not include {TRAINING_USE!r}",
-         gxe.ExpectColumnValuesToMatchRegex(column="allowed_use", regex=rf"(^|[;,\s]){TRAINING_USE}($|[;,\s])")),
+         gxe.ExpectColumnValuesToMatchRegex(column="allowed_use", regex=rf"(?:^|[;,\s]){TRAINING_USE}(?:$|[;,\s])")),
         ("file", f"too small: {{width}}x{{height}} (the short side must be at least {rules.min_side} px)",
          gxe.ExpectColumnValuesToBeBetween(column="width", min_value=rules.min_side, row_condition=readable,
                                            condition_parser="pandas")),
@@ -204,9 +204,16 @@ def validate_table(df: pd.DataFrame, manifest: str, rules: Rules) -> list[Proble
         if fld == "file" and "duplicate" in message:  # the first occurrence is not the duplicate
             idx = [i for i in idx if first_of.get(df.at[i, "sha256"]) != int(df.at[i, "row"])]
         for i in idx:
-            cells = {k: df.at[i, k] for k in df.columns} | {"first": first_of.get(df.at[i, "sha256"])}
+            cells = {k: _plain(df.at[i, k]) for k in df.columns} | {"first": first_of.get(df.at[i, "sha256"])}
             problems.add(Problem(manifest, int(df.at[i, "row"]), fld, message.format(**cells)))
     return sorted(problems, key=lambda p: (p.row or 0, p.field, p.message))
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a person wrote it: 32, not 32.0 (a column with gaps is float in pandas); a gap as None."""
+    if isinstance(value, float):
+        return None if value != value else int(value) if value.is_integer() else value
+    return value
 
 
 def dataset_digest(members: list[tuple[str, str]]) -> str:

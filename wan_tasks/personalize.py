@@ -131,21 +131,28 @@ def _run_key(dataset_sha: str, base_sha: str, cfg: training.TrainConfig) -> str:
 
 
 def launch(job_file: Path, processes: int, accelerate_config: Path | None = None, cpu: bool | None = None) -> None:
-    """Run the trainer on ``processes`` processes with ``accelerate launch`` (DDP; FSDP or DeepSpeed from a config
-    file); each process runs ``python -m adapters.training JOB.json``. Raises on a failed launch."""
+    """Run the trainer on ``processes`` processes, each ``python -m adapters.training JOB.json``: on GPUs through
+    ``accelerate launch`` (DDP; FSDP or DeepSpeed from an accelerate config file), on CPU through ``torchrun``
+    (accelerate's own launcher runs one CPU process unless MPI is installed; its Accelerator then joins the
+    ``torchrun`` processes with the gloo backend). Raises on a failed launch."""
     cpu = (not heavy.torch().cuda.is_available()) if cpu is None else cpu
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
-           "--num_machines", "1", "--main_process_port", str(29500 + os.getpid() % 1000)]
-    if accelerate_config:
-        cmd += ["--config_file", str(accelerate_config)]
+    port = str(29500 + os.getpid() % 1000)
+    if cpu and not accelerate_config:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--nnodes", "1",
+               "--master_addr", "127.0.0.1", "--master_port", port]
     else:
-        cmd += ["--mixed_precision", "no" if cpu else "bf16", "--dynamo_backend", "no"]
-        cmd += ["--cpu"] if cpu else ["--multi_gpu"] if processes > 1 else []
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
+               "--num_machines", "1", "--main_process_port", port]
+        if accelerate_config:
+            cmd += ["--config_file", str(accelerate_config)]
+        else:
+            cmd += ["--mixed_precision", "bf16", "--dynamo_backend", "no"] + (["--multi_gpu"] if processes > 1 else [])
     cmd += ["-m", "adapters.training", str(job_file)]
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+                        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"accelerate launch failed ({done.returncode}):\n{done.stderr[-4000:]}")
+        raise RuntimeError(f"training launch failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-4000:]}")
 
 
 def train_lora(settings: Settings, name: str, dataset_ref: str, base_ref: str = "wan-t2v@champion",
