@@ -335,9 +335,10 @@ def train(job: TrainJob, on_step: OnStep | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if main:
         lora_dir = out / "lora"
-        with atomic_path(lora_dir) as tmp:
-            diffusers.loaders.WanLoraLoaderMixin.save_lora_weights(
-                tmp, transformer_lora_layers=peft.get_peft_model_state_dict(unwrapped))
+        if not (lora_dir / LORA_FILE).exists():  # else a finished run of this same key wrote these very weights
+            with atomic_path(lora_dir) as tmp:
+                diffusers.loaders.WanLoraLoaderMixin.save_lora_weights(
+                    tmp, transformer_lora_layers=peft.get_peft_model_state_dict(unwrapped))
         validate(Path(job.base), unwrapped, cache, cfg, out / "validation" / f"step-{cfg.steps:07d}")
         times = history["step_time_s"][1:] or history["step_time_s"]
         result = {"steps": cfg.steps, "resumed_from": start, "world_size": world, "loss": history["loss"],

@@ -74,3 +74,21 @@ def load_frames(path: Path, width: int, height: int, frames: int) -> np.ndarray:
     # the VAE takes 4k+1 frames: keep the longest such prefix
     keep = (len(out) - 1) // 4 * 4 + 1
     return np.stack(out[:keep])
+
+
+DEMO_SWATCHES = (("acme red", (200, 30, 30)), ("acme navy", (20, 30, 120)), ("acme yellow", (230, 200, 40)))
+
+
+def write_demo_dataset(folder: Path, side: int = 64) -> Path:
+    """A tiny stand-in brand set (three flat brand swatches with an inverted centre, captions and demo rights) and
+    its ``dataset.csv``: what `wanflow personalize demo` trains on. Not real brand footage."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["file,caption,owner,licence,expires,allowed_use"]
+    for i, (name, colour) in enumerate(DEMO_SWATCHES):
+        a = np.zeros((side, side, 3), np.uint8)
+        a[:] = colour
+        a[side // 4:3 * side // 4, side // 4:3 * side // 4] = 255 - np.array(colour, np.uint8)
+        Image.fromarray(a).save(folder / f"swatch-{i}.png")
+        rows.append(f"swatch-{i}.png,{name} product swatch (stand-in),wanflow demo,DEMO-ONLY-{i},2099-12-31,training")
+    (folder / "dataset.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder
