@@ -202,6 +202,8 @@ def train_lora(settings: Settings, name: str, dataset_ref: str, base_ref: str = 
     if alias or created:
         alias = alias or ("challenger" if "champion" in lreg.aliases(registry_name) else "champion")
         lreg.set_alias(registry_name, alias, version)
+    else:  # the same weights again (a re-run of a finished training): report the alias they already have
+        alias = next((a for a, v in sorted(lreg.aliases(registry_name).items()) if v == version), None)
     with session_scope(engine) as s:
         row = s.scalar(select(LoraVersion).where(LoraVersion.registry_name == registry_name,
                                                  LoraVersion.version == version))
