@@ -166,7 +166,22 @@ def _gen_params(item: PromptItem) -> dict:
     return params
 
 
-def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, model: ResolvedModel) -> str:
+ITEM_LORA = "item"  # plan with the item's own LoRA (else a LoRA evaluation's per-arm LoRA, or None: without)
+
+
+def _extras(item: PromptItem, lora: dict | None | str = ITEM_LORA) -> dict:
+    """The item's image and LoRA as the engine gets them; ``lora`` replaces the item's LoRA (a rollout arm's)."""
+    out = {k: item.params[k] for k in ("image", "lora") if item.params.get(k)}
+    if lora != ITEM_LORA:
+        out.pop("lora", None)
+        if lora:
+            out["lora"] = dict(lora)
+    return out
+
+
+def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, model: ResolvedModel,
+                    lora: dict | None | str = ITEM_LORA) -> str:
+    extras = _extras(item, lora)
     payload = {
         "campaign": campaign, "item": item.item_key, "variant": variant, "seed": seed,
         "prompt": item.prompt, "negative_prompt": item.negative_prompt,
@@ -174,11 +189,10 @@ def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, mo
         "model": f"{model.registry_name}/{model.version}", "weights": model.weights_sha256,
     }
     # What the engine adds to the clip beyond the item, only where present (older jobs keep their keys)
-    for extra in ("image", "lora"):
-        if item.params.get(extra):
-            payload[extra] = item.params[extra]["sha256"] + (f"@{item.params[extra]['scale']}" if extra == "lora" else "")
-    if (item.params.get("lora") or {}).get("low_noise_sha256"):
-        payload["lora_low_noise"] = item.params["lora"]["low_noise_sha256"]
+    for extra, ref in extras.items():
+        payload[extra] = ref["sha256"] + (f"@{ref['scale']}" if extra == "lora" else "")
+    if (extras.get("lora") or {}).get("low_noise_sha256"):
+        payload["lora_low_noise"] = extras["lora"]["low_noise_sha256"]
     effective = _negative_prompt(item, model)
     if effective != item.negative_prompt:
         payload["negative_prompt_effective"] = effective
@@ -186,11 +200,14 @@ def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, mo
 
 
 def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int | None = None,
-              canary: ResolvedModel | None = None, canary_fraction: float = 0.0, arm: str | None = None) -> list[int]:
+              canary: ResolvedModel | None = None, canary_fraction: float = 0.0, arm: str | None = None,
+              lora: dict | None | str = ITEM_LORA) -> list[int]:
     """One job per accepted item × variant; existing jobs (same key) are reused, never duplicated.
 
     With a canary model, the jobs whose seed routes them there (:func:`in_canary`) use it instead (arm
     ``canary``; the others ``main``). ``arm`` labels every job (a rollout evaluation's champion/challenger).
+    ``lora`` replaces the items' LoRA for every job (a LoRA evaluation's arm: a frozen registry LoRA, or None:
+    without); it is part of the job's key, so two arms on the same base never share a job.
     """
     brief = session.get(Brief, brief_id)
     campaign = session.get(Campaign, brief.campaign_id)
@@ -205,13 +222,13 @@ def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int
             seed = variant_seed(item.params["seed"], campaign.name, item.item_key, variant)
             routed = canary is not None and in_canary(campaign.name, item.item_key, variant, seed, canary_fraction)
             use, mv_id = (canary, canary_version_id) if routed else (model, model_version_id)
-            key = idempotency_key(campaign.name, item, variant, seed, use)
+            key = idempotency_key(campaign.name, item, variant, seed, use, lora)
             job = session.scalar(select(GenerationJob).where(GenerationJob.idempotency_key == key))
             if job is None:
                 job = GenerationJob(
                     idempotency_key=key, campaign_id=campaign.id, item_id=item.id,
                     model_version_id=mv_id, run_id=run_id, variant_index=variant, seed=seed,
-                    params=job_params(item, use), arm=arm or ("canary" if routed else "main" if canary else None),
+                    params=job_params(item, use, lora), arm=arm or ("canary" if routed else "main" if canary else None),
                 )
                 session.add(job)
                 session.flush()
@@ -226,7 +243,7 @@ def _negative_prompt(item: PromptItem, model: ResolvedModel) -> str:
     return item.negative_prompt or (DEFAULT_NEGATIVE_PROMPT if preset_or_none(model.variant) else "")
 
 
-def job_params(item: PromptItem, model: ResolvedModel) -> dict:
+def job_params(item: PromptItem, model: ResolvedModel, lora: dict | None | str = ITEM_LORA) -> dict:
     """Everything the engine needs beyond the prompt: sizes, steps, the preset's shift and negative prompt."""
     params = _gen_params(item)
     params["negative_prompt"] = _negative_prompt(item, model)
@@ -243,7 +260,5 @@ def job_params(item: PromptItem, model: ResolvedModel) -> dict:
             params["boundary_ratio"] = (model.experts or {}).get("boundary_ratio", preset.boundary_ratio)
     if model.experts:
         params["experts"] = {k: model.experts[k] for k in ("transformer", "transformer_2")}
-    for extra in ("image", "lora"):
-        if item.params.get(extra):
-            params[extra] = dict(item.params[extra])
+    params.update({k: dict(v) for k, v in _extras(item, lora).items()})
     return params
