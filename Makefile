@@ -27,6 +27,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/wanflow demo
+	$(BIN)/wanflow personalize demo   # a tiny brand LoRA trained on the stand-in, used in one item
 
 test: setup browser
 	$(BIN)/lint-imports   # the layers (docs/architecture.md): a wrong import fails before any test runs

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import (Asset, AssetKind, Brief, Campaign, GenerationJob, ModelVersion, PromptItem, Publication,
                             QcResult, ReviewDecision, ReviewTask, Run)
+from catalog.training import lora_lineage
 from core.files import sha256_file
 
 
@@ -78,6 +79,9 @@ def lineage(session: Session, ref: str) -> dict[str, Any]:
         "job": _row(job, "id", "seed", "params", "status", "attempts", "device", "dtype", "memory_policy", "timings",
                     "batch", "idempotency_key", "started_at", "finished_at"),
         "lora": job.params.get("lora"),  # brand LoRA: path, scale, sha256 (None if the campaign named none)
+        # a registry LoRA: its version → the dataset version it was trained on → that version's assets and rights
+        "lora_training": lora_lineage(session, job.params["lora"]["lora_version_id"])
+        if (job.params.get("lora") or {}).get("lora_version_id") else None,
         "conditioning_image": job.params.get("image"),  # I2V: path, sha256
         "speed": _speed(job),  # the speed preset, who chose it, what applied and what fell back
         "experts": _experts(job),  # Wan 2.2 A14B: each expert's weights, the boundary, the steps each ran

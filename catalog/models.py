@@ -114,6 +114,7 @@ class Brief(Base):
     canary_version_id: Mapped[int | None]  # the challenger a `canary:` fraction of its jobs goes to
     canary_fraction: Mapped[float | None]
     edit_version_id: Mapped[int | None]  # the frozen VACE model of the brief's edit items (wan_tasks/edit.py)
+    lora_version_id: Mapped[int | None]  # a registry LoRA (`lora: NAME@ALIAS`), frozen at the first plan (lora_versions.id)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     campaign: Mapped[Campaign] = relationship(back_populates="briefs", lazy="raise")
 
@@ -507,3 +508,80 @@ class FingerprintHash(Base):
     t: Mapped[float]
     hash: Mapped[int] = mapped_column(BigInteger)
     prefix: Mapped[int] = mapped_column(Integer, index=True)
+
+
+# --- personalisation (issue 15): governed training data, brand LoRA versions, recall ---------------------------
+
+
+class TrainingAsset(Base):
+    """One image or short clip a brand gave for training, stored by content (sha256), with its rights.
+
+    ``status`` is ``active`` or ``recalled`` (a licence ended, consent withdrawn: `wanflow personalize revoke`).
+    """
+
+    __tablename__ = "training_assets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # image | clip
+    filename: Mapped[str] = mapped_column(String(512))  # the name it was given under
+    uri: Mapped[str] = mapped_column(String(1024))  # the stored copy (named by its sha256)
+    width: Mapped[int]
+    height: Mapped[int]
+    frames: Mapped[int]
+    owner: Mapped[str] = mapped_column(String(256))
+    licence: Mapped[str] = mapped_column(String(256))  # licence or consent reference
+    expires: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
+    allowed_use: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    recalled_reason: Mapped[str | None] = mapped_column(Text)
+    recalled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainingDataset(Base):
+    """An immutable version of a brand's training set: adding an asset makes a new version."""
+
+    __tablename__ = "training_datasets"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))  # over its members' (sha256, caption), in order
+    manifest: Mapped[str] = mapped_column(String(1024))  # the folder or CSV it was added from
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    recalled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainingDatasetAsset(Base):
+    """A member of a dataset version: the asset and the caption it is trained with."""
+
+    __tablename__ = "training_dataset_assets"
+    __table_args__ = (UniqueConstraint("dataset_id", "asset_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("training_datasets.id"), index=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("training_assets.id"), index=True)
+    caption: Mapped[str] = mapped_column(Text)
+    position: Mapped[int]
+
+
+class LoraVersion(Base):
+    """A brand LoRA version (MLflow `lora-<name>/N`): what it was trained on, from which base, by which run."""
+
+    __tablename__ = "lora_versions"
+    __table_args__ = (UniqueConstraint("registry_name", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registry_name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int]
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("training_datasets.id"), index=True)
+    base_registry_name: Mapped[str] = mapped_column(String(64))
+    base_version: Mapped[int]
+    base_weights_sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1024))
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rank, steps, lr, seed, final loss, ...
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    stand_in: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    recalled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -110,6 +110,7 @@ def prefect_flows() -> ModuleType:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     import flows.campaign
     import flows.events
+    import flows.personalize
     import flows.progress
     import flows.publish
     import flows.revisions

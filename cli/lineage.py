@@ -100,6 +100,15 @@ def print_lineage(c: dict) -> None:
             node_s.add(f"fell back: {fb['feature']} → {fb['used']} ({fb['reason']})")
         if sp.get("distill_lora"):
             node_s.add(f"distillation LoRA  {sp['distill_lora']['file']}  sha256={sp['distill_lora']['sha256'][:16]}…")
+    if c.get("lora_training"):
+        lt = c["lora_training"]
+        lv, ds = lt["lora_version"], lt["dataset"]
+        node_l = job.add(f"LoRA version  {lv['registry_name']}/{lv['version']}  base={lv['base_registry_name']}/"
+                         f"{lv['base_version']}  status={lv['status']}  mlflow run={lv['mlflow_run_id']}")
+        node_d = node_l.add(f"dataset  {ds['name']}@{ds['version']}  sha256={ds['sha256'][:16]}…  status={ds['status']}")
+        for a in lt["assets"]:
+            node_d.add(f"{a['kind']}  {a['filename']}  sha256={a['sha256'][:16]}…  owner={a['owner']}  "
+                       f"licence={a['licence']}  expires={a['expires']}  status={a['status']}")
     if c.get("conditioning_image"):
         job.add(f"conditioning image  {c['conditioning_image']['path']}  "
                 f"sha256={c['conditioning_image']['sha256'][:16]}…")

@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("cli.audit", "The hash-chained audit trail."),
     "revisions": ("cli.revisions", "Clips that reviewers asked to change."),
     "rollout": ("cli.rollout", "Champion/challenger rollout: evaluate, gates, promote, rollback."),
+    "personalize": ("cli.personalize", "Brand LoRAs: governed training datasets, training, recall."),
 }
 
 

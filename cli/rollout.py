@@ -21,7 +21,16 @@ from catalog.models import RolloutEvaluation
 from cli.context import catalog, console, fail, guard, prefect_flows, settings
 from wan_tasks.intake import registry_for, validate
 from wan_tasks.rollout import RolloutError, last_evaluation, load_policy, promote, record_vote, rollback
-from wan_tasks.rollout_run import publish_evaluation
+from wan_tasks.rollout_run import check_holdout, publish_evaluation
+
+
+def _registry(model: str):  # noqa: ANN202 - adapters.registry.Registry or adapters.lora_registry.LoraRegistry
+    """The registry holding `model`: a brand LoRA (`lora-NAME`) or a base model."""
+    if model.startswith("lora-"):
+        from adapters.lora_registry import LoraRegistry
+
+        return LoraRegistry(settings().mlflow_uri)
+    return registry_for(settings())
 
 app = typer.Typer(help="Champion/challenger rollout: evaluate, gates, promote, rollback.", no_args_is_help=True)
 STATUS_STYLE = {"pass": "green", "fail": "red", "not evaluated": "yellow"}
@@ -44,6 +53,9 @@ def _print_evaluation(ev: dict) -> None:
     m = ev["metrics"]
     console.print(f"[bold]evaluation {ev['id']}[/]: {ev['model']}/{ev['champion_version']} (champion) vs "
                   f"{ev['model']}/{ev['challenger_version']} (challenger)")
+    if ev.get("base"):
+        console.print(f"  a LoRA evaluation on the base {ev['base']} (version 0: without a LoRA)", markup=False,
+                      highlight=False)
     for arm in ("champion", "challenger"):
         console.print(f"  {arm}: {ev['labels'].get(arm, '')}", markup=False, highlight=False)
     t = Table("metric", "champion", "challenger")
@@ -74,21 +86,36 @@ def _print_evaluation(ev: dict) -> None:
 @guard
 @_refused
 def evaluate_challenger(
-    challenger: Annotated[str, typer.Option(help="The version to evaluate, e.g. wan-t2v/2 or wan-t2v@challenger.")],
+    challenger: Annotated[Optional[str], typer.Option(
+        help="The version to evaluate, e.g. wan-t2v/2 or wan-t2v@challenger.")] = None,
     golden: Annotated[Path, typer.Option(help="Golden prompts (a brief).")] = Path("examples/golden.yaml"),
     policy: Annotated[Optional[Path], typer.Option(help="Rollout gates YAML (default: WANFLOW_ROLLOUT_POLICY).")] = None,
     champion: Annotated[Optional[str], typer.Option(help="Compare with this instead of the golden file's model.")] = None,
     ab: Annotated[bool, typer.Option("--ab/--no-ab", help="Open a blind A/B round in the review dashboard.")] = False,
+    lora: Annotated[Optional[str], typer.Option(
+        help="Evaluate a brand LoRA version instead (e.g. acme-style@challenger), on the golden file's base.")] = None,
+    against: Annotated[Optional[str], typer.Option(
+        help="With --lora: the LoRA version to beat (default NAME@champion), or 'none' (the base alone).")] = None,
+    lora_scale: Annotated[float, typer.Option(help="With --lora: the LoRA scale of both arms.")] = 1.0,
+    holdout: Annotated[Optional[Path], typer.Option(
+        help="Held-out brand images (folder) for brand likeness; needs WANFLOW_CLIP_MODEL.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Generate the golden prompts with champion and challenger, QC both, compare, check the gates, log an
-    MLflow evaluation run with an HTML report. Exit 0 when every gate passed (or no policy), 1 when not."""
+    MLflow evaluation run with an HTML report. Exit 0 when every gate passed (or no policy), 1 when not.
+    With --lora: two arms on the same base differing by their LoRA, filed under lora-NAME."""
     cfg = settings()
+    if (challenger is None) == (lora is None):
+        fail(2, ["error: give --challenger (a model version) or --lora (a brand LoRA version), exactly one"])
+    if against and not lora:
+        fail(2, ["error: --against goes with --lora"])
     validate(golden, cfg)  # exit 2 with every problem before any flow starts
     if policy:
         load_policy(policy)
+    check_holdout(str(holdout) if holdout else None)
     ev = prefect_flows().rollout.rollout_evaluate(challenger, str(golden), str(policy) if policy else None, champion,
-                                                   ab, cfg)
+                                                   ab, cfg, lora=lora, against=against, lora_scale=lora_scale,
+                                                   holdout=str(holdout) if holdout else None)
     if as_json:
         sys.stdout.write(json.dumps(ev, indent=2, default=str, ensure_ascii=False) + "\n")
     else:
@@ -126,7 +153,7 @@ def rollout_status(
 @guard
 @_refused
 def rollout_promote(
-    model: Annotated[str, typer.Option(help="Registry model.")] = "wan-t2v",
+    model: Annotated[str, typer.Option(help="Registry model (a brand LoRA: lora-NAME).")] = "wan-t2v",
     override: Annotated[bool, typer.Option("--override", help="Promote although gates did not pass (audited).")] = False,
     reason: Annotated[str, typer.Option(help="Why (required with --override).")] = "",
     as_user: Annotated[str, typer.Option("--as", help="Who promotes (audit log).")] = "admin (cli)",
@@ -134,7 +161,7 @@ def rollout_promote(
     """Move `champion` to the last evaluation's challenger — only if it passed every gate (recomputed now),
     unless --override --reason."""
     with session_scope(catalog()) as s:
-        move = promote(s, registry_for(settings()), model, as_user, override, reason)
+        move = promote(s, _registry(model), model, as_user, override, reason)
         text = (f"{model}@champion: {move.from_version} → {move.to_version} ({move.action}"
                 f"{', reason: ' + move.reason if move.reason else ''}; audit event written)")
     console.print(text, markup=False, highlight=False)
@@ -150,7 +177,7 @@ def rollout_rollback(
 ) -> None:
     """Move `champion` back where its last move took it from, in one step (audited)."""
     with session_scope(catalog()) as s:
-        move = rollback(s, registry_for(settings()), model, as_user, reason)
+        move = rollback(s, _registry(model), model, as_user, reason)
         text = f"{model}@champion: {move.from_version} → {move.to_version} (rollback of move #{move.reverts_id})"
     console.print(text, markup=False, highlight=False)
 

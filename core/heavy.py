@@ -43,6 +43,14 @@ def peft() -> ModuleType:
     return peft
 
 
+def accelerate() -> ModuleType:
+    """accelerate (about a second): the training loop's Accelerator, and its gather of Python objects."""
+    import accelerate
+    import accelerate.utils  # noqa: F401 - reached as an attribute of accelerate
+
+    return accelerate
+
+
 def huggingface_hub() -> ModuleType:
     import huggingface_hub
     import huggingface_hub.constants  # noqa: F401 - reached as an attribute of huggingface_hub

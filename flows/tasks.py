@@ -100,9 +100,10 @@ def freeze_brief_models(settings: Settings, brief_id: int, brand: str, canary: f
 
 @task(name="plan-jobs", cache_policy=NO_CACHE)
 def plan_brief(settings: Settings, brief_id: int, model: ResolvedModel, run_id: int | None,
-               canary: ResolvedModel | None = None, canary_fraction: float = 0.0, arm: str | None = None) -> list[int]:
+               canary: ResolvedModel | None = None, canary_fraction: float = 0.0, arm: str | None = None,
+               lora: dict | None | str = plan.ITEM_LORA) -> list[int]:
     with session_scope(catalog_of(settings)) as s:
-        return plan.plan_jobs(s, brief_id, model, run_id, canary, canary_fraction, arm)
+        return plan.plan_jobs(s, brief_id, model, run_id, canary, canary_fraction, arm, lora)
 
 
 # --- generate -----------------------------------------------------------------------------------------------
@@ -196,10 +197,11 @@ def notify_cms(settings: Settings, campaign: str, manifest: dict) -> str:
 
 @task(name="start-evaluation-run", **RETRY)
 def start_evaluation_run(settings: Settings, golden: ValidBrief, champ: ResolvedModel, chall: ResolvedModel,
-                         policy_file: str | None, policy: LoadedPolicy | None, ab: bool) -> EvaluationRun:
+                         policy_file: str | None, policy: LoadedPolicy | None, ab: bool,
+                         lora: rollout_run.LoraArms | None = None, holdout: str | None = None) -> EvaluationRun:
     """The evaluation's MLflow run (the pair, golden set and policy as parameters) and catalog run."""
     return rollout_run.open_evaluation_run(catalog_of(settings), settings, golden, champ, chall, policy_file, policy,
-                                           ab, flow_run_id())
+                                           ab, flow_run_id(), lora, holdout)
 
 
 @task(name="compare-arms", **RETRY)

@@ -46,7 +46,7 @@ class _Top(_Doc):
     defaults: dict[str, Any] | None = None
     items: list[Any] | None = None
     items_csv: str | None = None
-    lora: dict[str, Any] | None = None
+    lora: str | dict[str, Any] | None = None  # `NAME@ALIAS` (a registry LoRA) or {path|ref, scale, ...}
     canary: float | None = Field(default=None, ge=0, lt=1)
     canary_model: str | None = None
     edit_model: str | None = None
@@ -416,7 +416,7 @@ def load_brief(path: Path, brands_dir: Path | None = None,
         raise BriefInvalid(sorted(problems, key=lambda p: (p.file != file, p.file, p.row or 0)))
     # 5. the brand's text policy
     items, rejected = _apply_policy(specs, brand)
-    extra = "".join(f"\n{s.key}:{s.image_sha256}" for s in specs if s.image_sha256) + (f"\nlora:{lora.sha256}:{lora.scale}"
+    extra = "".join(f"\n{s.key}:{s.image_sha256}" for s in specs if s.image_sha256) + (f"\nlora:{lora.sha256 or lora.ref}:{lora.scale}"
                                                                                      if lora else "")
     if lora and lora.low_noise_sha256:
         extra += f"\nlora_low_noise:{lora.low_noise_sha256}"

@@ -97,7 +97,8 @@ class Rejection:
 
 @dataclass(frozen=True)
 class LoraSpec:
-    """A brand LoRA named by the brief: a diffusers-format LoRA safetensors file, its scale and digest.
+    """A brand LoRA named by the brief: a diffusers-format LoRA safetensors file, its scale and digest; or a LoRA
+    version in the registry by reference (``ref``, resolved and frozen on the brief when it is first planned).
 
     For a Wan 2.2 A14B model (two experts) ``path`` goes onto the high-noise expert and ``low_noise_path`` onto
     the low-noise one; without ``low_noise_path`` the one file goes onto both (as the community trainers emit).
@@ -108,6 +109,7 @@ class LoraSpec:
     sha256: str
     low_noise_path: str | None = None
     low_noise_sha256: str | None = None
+    ref: str | None = None  # a registry LoRA (`acme-style@champion`): path and sha256 are frozen at the first plan
 
 
 @dataclass(frozen=True)

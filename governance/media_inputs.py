@@ -17,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 
 from core.files import sha256_file
 from governance.brief_schema import ItemSpec, LoraSpec, Problem
+from governance.model_refs import ModelRefError, parse_lora_ref
 
 MIN_IMAGE_SIDE = 16
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"  # diffusers' default LoRA file name
@@ -92,16 +93,20 @@ def check_lora(raw: Any, brief_path: Path, lines: dict, problems: list[Problem])
         return None
     file = str(brief_path)
     line = lines.get(("lora",), 1)
-    unknown = sorted(set(raw) - {"path", "scale", "low_noise_path"})
+    if isinstance(raw, str):  # `lora: acme-style@champion`: a LoRA version in the registry, at scale 1
+        raw = {"ref": raw}
+    unknown = sorted(set(raw) - {"path", "scale", "low_noise_path", "ref"})
     if unknown:
         problems.append(Problem(file, line, "lora", f"unknown key(s) {', '.join(map(repr, unknown))} "
-                                                    "(allowed: path, scale, low_noise_path)"))
+                                                    "(allowed: ref or path, scale, low_noise_path)"))
     scale = raw.get("scale", 1.0)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
             or not 0 < scale <= MAX_LORA_SCALE:
         problems.append(Problem(file, lines.get(("lora", "scale"), line), "lora.scale",
                                 f"scale must be a number in (0, {MAX_LORA_SCALE}] (got {scale!r})"))
         scale = None
+    if raw.get("ref") is not None:
+        return _lora_ref(raw, file, line, lines, problems, scale)
     if not isinstance(raw.get("path"), str) or not raw["path"].strip():
         problems.append(Problem(file, line, "lora.path", "required key 'path' is missing (a LoRA .safetensors file)"))
         return None
@@ -122,3 +127,20 @@ def check_lora(raw: Any, brief_path: Path, lines: dict, problems: list[Problem])
         return None
     return LoraSpec(path=str(found), scale=float(scale), sha256=sha256_file(found),
                     low_noise_path=str(low) if low else None, low_noise_sha256=sha256_file(low) if low else None)
+
+
+def _lora_ref(raw: dict, file: str, line: int, lines: dict, problems: list[Problem], scale: Any) -> LoraSpec | None:
+    """``lora: {ref: acme-style@champion, scale: 0.8}``: a registry LoRA; the registry is asked at intake and plan."""
+    where = lines.get(("lora", "ref"), line)
+    if raw.get("path") is not None or raw.get("low_noise_path") is not None:
+        problems.append(Problem(file, where, "lora.ref", "give either 'ref' (a registry LoRA) or 'path' (a file), "
+                                                         "not both"))
+        return None
+    try:
+        parse_lora_ref(raw["ref"])
+    except ModelRefError as exc:
+        problems.append(Problem(file, where, "lora.ref", str(exc)))
+        return None
+    if scale is None:
+        return None
+    return LoraSpec(path="", scale=float(scale), sha256="", ref=raw["ref"])

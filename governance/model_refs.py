@@ -28,3 +28,18 @@ def parse_ref(ref: str) -> tuple[str, str | None, int | None]:
     if m["name"] not in REGISTERED_MODELS:
         raise ModelRefError(f"unknown model name {m['name']!r} (known: {', '.join(REGISTERED_MODELS)})")
     return m["name"], m["alias"], int(m["version"]) if m["version"] else None
+
+
+# Brand LoRAs trained by wanflow live in the registry as `lora-<name>` (adapters.lora_registry); a brief names them
+# `<name>@<alias>` or `<name>/<version>`, e.g. `lora: acme-style@champion`.
+LORA_PREFIX = "lora-"
+LORA_REF_RE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]{1,62})(?:@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>[1-9][0-9]*))$")
+
+
+def parse_lora_ref(ref: str) -> tuple[str, str | None, int | None]:
+    """``acme-style@champion`` → (``lora-acme-style``, alias, None); ``acme-style/2`` → (…, None, 2)."""
+    m = LORA_REF_RE.match((ref or "").removeprefix(LORA_PREFIX)) if isinstance(ref, str) else None
+    if not m:
+        raise ModelRefError(f"malformed LoRA ref {ref!r}: use '<name>@<alias>' or '<name>/<version>' "
+                            "(e.g. acme-style@champion)")
+    return LORA_PREFIX + m["name"], m["alias"], int(m["version"]) if m["version"] else None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from adapters.lora_registry import LoraRegistry
 from adapters.registry import Registry, ResolvedModel
 from governance.model_refs import parse_ref
 from catalog.db import open_catalog, session_scope
@@ -16,8 +17,9 @@ from catalog.models import Brief as BriefRow
 from core.settings import Settings
 from governance.brand import BrandProfile, load_brand
 from governance.brief import ValidBrief, load_brief
+from governance.brief_schema import BriefInvalid
 from governance.fit import check_fit
-from wan_tasks import edit, plan
+from wan_tasks import brand_lora, edit, plan
 
 
 def registry_for(settings: Settings) -> Registry:
@@ -32,6 +34,8 @@ def validate(brief_path: Path, settings: Settings) -> ValidBrief:
     """
     registry = registry_for(settings)
     brief = load_brief(Path(brief_path), settings.brands_dir, known_models=registry.known)
+    if problems := brand_lora.check_ref(brief, LoraRegistry(settings.mlflow_uri)):
+        raise BriefInvalid(problems)
     brief = edit.resolve_edits(brief, settings.catalog_db_url, registry.variant_of)  # sources, masks, references
     made = dataclasses.replace(brief, items=[i for i in brief.items if not i.edit])  # an edit's size is its source's
     return dataclasses.replace(brief, warnings=tuple(check_fit(made, registry.variant_of(brief.model_ref))))
@@ -49,9 +53,11 @@ def resolve_models(settings: Settings, brief_id: int, brand: str, canary: float 
         return registry.resolve(ref, brand=brand)
 
     with session_scope(open_catalog(settings.catalog_db_url)) as s:
-        models = plan.freeze_models(s, brief_id, resolve, canary, canary_ref)
+        main, challenger = plan.freeze_models(s, brief_id, resolve, canary, canary_ref)
         edit.freeze_edit_model(s, brief_id, resolve, plan.record_model_version)  # the VACE model of its edits
-        return models
+        brand_lora.freeze_lora(s, brief_id, [m for m in (main, challenger) if m is not None],
+                               LoraRegistry(settings.mlflow_uri).resolve)
+        return main, challenger
 
 
 def brand_of_job(session: Session, job_id: int, brands_dir: Path | None) -> BrandProfile:

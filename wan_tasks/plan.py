@@ -52,7 +52,10 @@ def _item_params(spec: ItemSpec, lora: LoraSpec | None = None, speed: str | None
         out["image"] = {"path": spec.image, "sha256": spec.image_sha256}
     if spec.edit:  # resolved at intake (wan_tasks/edit.py): source, mask, references with their sha256
         out["edit"] = spec.edit
-    if lora and not spec.edit:  # brand LoRAs are not applied to edits yet
+        lora = None  # brand LoRAs are not applied to edits yet
+    if lora and lora.ref:  # a registry LoRA: its version, file and digest are frozen at the first plan
+        out["lora"] = {"ref": lora.ref, "scale": lora.scale}
+    elif lora:
         out["lora"] = {"path": lora.path, "scale": lora.scale, "sha256": lora.sha256}
         if lora.low_noise_path:  # Wan 2.2 A14B: the low-noise expert's own file
             out["lora"] |= {"low_noise_path": lora.low_noise_path, "low_noise_sha256": lora.low_noise_sha256}
@@ -173,7 +176,22 @@ def _gen_params(item: PromptItem) -> dict:
     return params
 
 
-def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, model: ResolvedModel) -> str:
+ITEM_LORA = "item"  # plan with the item's own LoRA (else a LoRA evaluation's per-arm LoRA, or None: without)
+
+
+def _extras(item: PromptItem, lora: dict | None | str = ITEM_LORA) -> dict:
+    """The item's image and LoRA as the engine gets them; ``lora`` replaces the item's LoRA (a rollout arm's)."""
+    out = {k: item.params[k] for k in ("image", "lora") if item.params.get(k)}
+    if lora != ITEM_LORA:
+        out.pop("lora", None)
+        if lora:
+            out["lora"] = dict(lora)
+    return out
+
+
+def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, model: ResolvedModel,
+                    lora: dict | None | str = ITEM_LORA) -> str:
+    extras = _extras(item, lora)
     payload = {
         "campaign": campaign, "item": item.item_key, "variant": variant, "seed": seed,
         "prompt": item.prompt, "negative_prompt": item.negative_prompt,
@@ -181,13 +199,12 @@ def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, mo
         "model": f"{model.registry_name}/{model.version}", "weights": model.weights_sha256,
     }
     # What the engine adds to the clip beyond the item, only where present (older jobs keep their keys)
-    for extra in ("image", "lora"):
-        if item.params.get(extra):
-            payload[extra] = item.params[extra]["sha256"] + (f"@{item.params[extra]['scale']}" if extra == "lora" else "")
+    for extra, ref in extras.items():
+        payload[extra] = ref["sha256"] + (f"@{ref['scale']}" if extra == "lora" else "")
     if item.params.get("edit"):  # every input's sha256, the operation and its parameters
         payload["edit"] = hashlib.sha256(json.dumps(item.params["edit"], sort_keys=True).encode()).hexdigest()
-    if (item.params.get("lora") or {}).get("low_noise_sha256"):
-        payload["lora_low_noise"] = item.params["lora"]["low_noise_sha256"]
+    if (extras.get("lora") or {}).get("low_noise_sha256"):
+        payload["lora_low_noise"] = extras["lora"]["low_noise_sha256"]
     if item.params.get("speed") not in (None, "plain"):  # a brief's fast/turbo makes other frames than plain
         payload["speed"] = item.params["speed"]
     effective = _negative_prompt(item, model)
@@ -197,11 +214,14 @@ def idempotency_key(campaign: str, item: PromptItem, variant: int, seed: int, mo
 
 
 def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int | None = None,
-              canary: ResolvedModel | None = None, canary_fraction: float = 0.0, arm: str | None = None) -> list[int]:
+              canary: ResolvedModel | None = None, canary_fraction: float = 0.0, arm: str | None = None,
+              lora: dict | None | str = ITEM_LORA) -> list[int]:
     """One job per accepted item × variant; existing jobs (same key) are reused, never duplicated.
 
     With a canary model, the jobs whose seed routes them there (:func:`in_canary`) use it instead (arm
     ``canary``; the others ``main``). ``arm`` labels every job (a rollout evaluation's champion/challenger).
+    ``lora`` replaces the items' LoRA for every job (a LoRA evaluation's arm: a frozen registry LoRA, or None:
+    without); it is part of the job's key, so two arms on the same base never share a job.
     """
     brief = session.get(Brief, brief_id)
     campaign = session.get(Campaign, brief.campaign_id)
@@ -222,13 +242,13 @@ def plan_jobs(session: Session, brief_id: int, model: ResolvedModel, run_id: int
                 if edit_model is None:
                     raise ModelRefError(f"item {item.item_key!r}: an edit, but no edit model is frozen on the brief")
                 use, mv_id, routed = edit_model, brief.edit_version_id, False
-            key = idempotency_key(campaign.name, item, variant, seed, use)
+            key = idempotency_key(campaign.name, item, variant, seed, use, lora)
             job = session.scalar(select(GenerationJob).where(GenerationJob.idempotency_key == key))
             if job is None:
                 job = GenerationJob(
                     idempotency_key=key, campaign_id=campaign.id, item_id=item.id,
                     model_version_id=mv_id, run_id=run_id, variant_index=variant, seed=seed,
-                    params=job_params(item, use), arm=arm or ("canary" if routed else "main" if canary else None),
+                    params=job_params(item, use, lora), arm=arm or ("canary" if routed else "main" if canary else None),
                 )
                 session.add(job)
                 record_edit_inputs(session, job)
@@ -244,7 +264,7 @@ def _negative_prompt(item: PromptItem, model: ResolvedModel) -> str:
     return item.negative_prompt or (DEFAULT_NEGATIVE_PROMPT if preset_or_none(model.variant) else "")
 
 
-def job_params(item: PromptItem, model: ResolvedModel) -> dict:
+def job_params(item: PromptItem, model: ResolvedModel, lora: dict | None | str = ITEM_LORA) -> dict:
     """Everything the engine needs beyond the prompt: sizes, steps, the preset's shift and negative prompt."""
     params = _gen_params(item)
     params["negative_prompt"] = _negative_prompt(item, model)
@@ -261,9 +281,9 @@ def job_params(item: PromptItem, model: ResolvedModel) -> dict:
             params["boundary_ratio"] = (model.experts or {}).get("boundary_ratio", preset.boundary_ratio)
     if model.experts:
         params["experts"] = {k: model.experts[k] for k in ("transformer", "transformer_2")}
-    for extra in ("image", "lora", "edit"):
-        if item.params.get(extra):
-            params[extra] = dict(item.params[extra])
+    params.update({k: dict(v) for k, v in _extras(item, lora).items()})
+    if item.params.get("edit"):
+        params["edit"] = dict(item.params["edit"])
     if item.params.get("speed"):
         params["speed"] = item.params["speed"]
     return params

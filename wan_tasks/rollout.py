@@ -9,6 +9,10 @@ compares them here. The numbers per arm:
   ``qc_clean_rate``: clips with every check passing (outcome ``pass``) / clips checked;
 - ``brand_safety_pass_rate``: clips no brand check (text policy, sensitive topics, palette, unsafe content,
   forbidden elements) blocked / clips checked;
+- ``palette_match``: the mean share of the picture in the brand's colours (the QC palette check's value, CIEDE2000);
+  ``None`` with the reason "not run" when the brand defines no palette or the check did not run;
+- ``brand_likeness`` (set by :mod:`wan_tasks.rollout_run`): clips against held-out brand images in an
+  image-embedding model's space, or "not run" with the reason;
 - semantic scores (text–video alignment, aesthetic, subject consistency): their mean where configured, else
   ``None`` with the reason "not run" (no model folder) — never a number made up; likewise the model-free VBench
   dimensions (dynamic degree, motion smoothness, imaging quality), which need no model;
@@ -99,6 +103,11 @@ def arm_metrics(session: Session, job_ids: list[int], gpu_price_per_hour: float)
         if not values:
             why = next((r.details.get("message") for r in results if r.check == name and r.passed is None), None)
             scores[f"{name}_status"] = f"{NOT_RUN}: {why}" if why else NOT_RUN
+    shares = [r.value for r in results if r.check == "palette" and r.passed is not None and r.value is not None]
+    scores["palette_match"] = round(sum(shares) / len(shares), 4) if shares else None
+    if not shares:
+        why = next((r.details.get("message") for r in results if r.check == "palette"), None) or "no palette result"
+        scores["palette_match_status"] = f"{NOT_RUN}: {why}"
     timed = [j for j in jobs if j.timings and "generate_s" in j.timings]
     on_gpu = [j for j in timed if (j.device or "").startswith("cuda")]
     secs = [j.timings.get("generate_s", 0.0) + j.timings.get("encode_s", 0.0) for j in timed]

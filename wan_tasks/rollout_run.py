@@ -2,6 +2,13 @@
 run opened, the evaluation recorded with its metrics per arm (and a blind A/B round), then published: gates
 recomputed, HTML report and JSON rewritten, both logged to MLflow, the challenger's version tagged.
 
+A LoRA evaluation (``--lora acme-style@challenger [--against acme-style@champion|none]``) compares two arms on the
+same base version that differ only by their LoRA: the evaluation is filed under the LoRA's registry model
+(``lora-acme-style``), its champion version ``0`` meaning "without a LoRA", so its gates guard the LoRA's ``champion``
+alias exactly as they guard a base model's. Brand likeness (each arm's clips against held-out brand images, cosine
+similarity of image embeddings) is measured when an image-embedding model (``WANFLOW_CLIP_MODEL``) and the held-out
+images are given, else it is "not run" with the reason.
+
 The statistics, gates, promotion and rollback themselves are in :mod:`wan_tasks.rollout`.
 """
 
@@ -11,14 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from adapters import rollout_report, tracking
+from adapters.lora_registry import LoraRegistry, ResolvedLora
+from adapters.media import read_frame
 from adapters.registry import ResolvedModel
 from catalog import audit, claims
 from catalog.db import session_scope
-from catalog.models import Asset, AssetKind, GenerationJob, PromptItem, RolloutEvaluation
+from catalog.models import Asset, AssetKind, GenerationJob, LoraVersion, PromptItem, RolloutEvaluation
 from catalog.runs import open_run
 from core.settings import Settings
 from governance.brief_schema import ValidBrief
@@ -39,6 +50,43 @@ class EvaluationRun:
     ab: bool
     run_id: int
     mlflow_run_id: str
+    lora: LoraArms | None = None  # a LoRA evaluation: both arms on `champion` (the base), differing by LoRA
+    holdout: str | None = None  # held-out brand images for brand likeness
+
+
+@dataclass(frozen=True)
+class LoraArms:
+    """A LoRA evaluation's two arms on one base version: the challenger LoRA, and the champion LoRA or none."""
+
+    registry_name: str  # lora-acme-style
+    champion: ResolvedLora | None  # None: the base without a LoRA
+    challenger: ResolvedLora
+    scale: float = 1.0
+
+    @property
+    def versions(self) -> dict[str, int]:
+        return {"champion": self.champion.version if self.champion else 0, "challenger": self.challenger.version}
+
+    def label(self, arm: str, base: ResolvedModel) -> str:
+        lora = self.champion if arm == "champion" else self.challenger
+        return f"{base.label} + {lora.ref} (scale {self.scale:g})" if lora else f"{base.label}, without a LoRA"
+
+    def refs(self) -> dict[str, str]:
+        return {arm: (lora.ref if lora else "none") for arm, lora in (("champion", self.champion),
+                                                                       ("challenger", self.challenger))}
+
+    def job_lora(self, session: Session, arm: str) -> dict | None:
+        """The arm's LoRA frozen as a job carries it (file, digest, scale, registry version and catalog row)."""
+        lora = self.champion if arm == "champion" else self.challenger
+        if lora is None:
+            return None
+        row = session.scalar(select(LoraVersion).where(LoraVersion.registry_name == lora.registry_name,
+                                                       LoraVersion.version == lora.version))
+        if row is None:
+            raise ModelRefError(f"LoRA {lora.ref} is in the registry but not in this catalog: its training data "
+                                "cannot be traced here")
+        return {"ref": lora.resolved_from, "scale": self.scale, "path": lora.path, "sha256": lora.sha256,
+                "registry": lora.ref, "lora_version_id": row.id}
 
 
 def policy_for(settings: Settings, policy_path: str | None) -> tuple[str | None, rollout.LoadedPolicy | None]:
@@ -60,36 +108,127 @@ def resolve_pair(settings: Settings, champion_ref: str, challenger_ref: str) -> 
     return champ, chall
 
 
+def resolve_base(settings: Settings, ref: str) -> ResolvedModel:
+    """The one base version both arms of a LoRA evaluation run on."""
+    registry = registry_for(settings)
+    registry.ensure_bootstrap(parse_ref(ref)[0])
+    return registry.resolve(ref)
+
+
+def job_lora_arms(engine: Engine, arms: LoraArms) -> dict[str, dict | None]:
+    """Each arm's LoRA frozen as its jobs carry it (None: the base alone)."""
+    with session_scope(engine) as s:
+        return {arm: arms.job_lora(s, arm) for arm in rollout.ARMS}
+
+
+def resolve_lora_arms(settings: Settings, base: ResolvedModel, lora_ref: str, against: str | None = None,
+                      scale: float = 1.0) -> LoraArms:
+    """The challenger LoRA and what it is compared with on the same base: ``against`` another version of the same
+    LoRA (default its ``champion``) or ``none`` (the base alone). Each must fit the base (by weights digest)."""
+    registry = LoraRegistry(settings.mlflow_uri)
+    chall = registry.resolve(lora_ref)
+    name = chall.registry_name.removeprefix("lora-")
+    against = against or f"{name}@champion"
+    champ = None if against.strip().lower() == "none" else registry.resolve(against)
+    if champ is not None and champ.registry_name != chall.registry_name:
+        raise ModelRefError(f"--against {against!r} is a {champ.registry_name} version; --lora {lora_ref!r} is "
+                            f"{chall.registry_name}: compare versions of one LoRA, or against none")
+    if champ is not None and champ.version == chall.version:
+        raise ModelRefError(f"--lora {lora_ref!r} is {against!r} itself ({chall.ref}): nothing to compare "
+                            "(evaluate a challenger, or --against none)")
+    for lora in (chall, champ):
+        if lora is not None:
+            lora.check_base(base.registry_name, base.version, base.weights_sha256)
+    return LoraArms(chall.registry_name, champ, chall, scale)
+
+
+def check_holdout(holdout: str | None) -> list[Path]:
+    """The held-out brand images (a folder of PNG/JPEG/WebP); an empty or missing folder is refused."""
+    if not holdout:
+        return []
+    folder = Path(holdout)
+    images = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")) \
+        if folder.is_dir() else []
+    if not images:
+        raise ModelRefError(f"{holdout}: --holdout must be a folder of held-out brand images (PNG, JPEG, WebP)")
+    return images
+
+
+def brand_likeness(engine: Engine, settings: Settings, holdout: str | None,
+                   jobs: dict[str, list[int]]) -> dict[str, dict[str, Any]]:
+    """Per arm: mean cosine similarity of each raw clip's middle frame to the centroid of the held-out brand images,
+    in the configured image-embedding model's space; else ``None`` and "not run" with the reason."""
+    why = ("no held-out brand images given (--holdout FOLDER)" if not holdout else
+           "no image-embedding model configured (WANFLOW_CLIP_MODEL)" if not settings.clip_model else None)
+    if why:
+        return {arm: {"brand_likeness": None, "brand_likeness_status": f"{rollout.NOT_RUN}: {why}"} for arm in jobs}
+    from adapters.qc_models import HFClip
+
+    clip = HFClip(Path(settings.clip_model), getattr(settings, "qc_device", "cpu"))
+    images = check_holdout(holdout)
+    ref = clip.image_features([np.asarray(Image.open(p).convert("RGB")) for p in images]).mean(axis=0)
+    ref = ref / max(float(np.linalg.norm(ref)), 1e-12)
+    out = {}
+    with session_scope(engine) as s:
+        for arm, ids in jobs.items():
+            uris = s.scalars(select(Asset.uri).where(Asset.job_id.in_(ids), Asset.kind == AssetKind.raw_clip)).all()
+            if not uris:
+                out[arm] = {"brand_likeness": None, "brand_likeness_status": f"{rollout.NOT_RUN}: no clip"}
+                continue
+            f = clip.image_features([np.asarray(read_frame(Path(u)).convert("RGB")) for u in uris])
+            out[arm] = {"brand_likeness": round(float((f @ ref).mean()), 4),
+                        "brand_likeness_status": f"run: {len(uris)} clips vs {len(images)} images"}
+    return out
+
+
 def open_evaluation_run(engine: Engine, settings: Settings, golden: ValidBrief, champ: ResolvedModel,
                         chall: ResolvedModel, policy_file: str | None, policy: rollout.LoadedPolicy | None,
-                        ab: bool, flow_run_id: str | None = None) -> EvaluationRun:
+                        ab: bool, flow_run_id: str | None = None, lora: LoraArms | None = None,
+                        holdout: str | None = None) -> EvaluationRun:
     """Start the MLflow evaluation run, then the catalog run of the golden campaign."""
+    refs = {"champion": champ.ref, "challenger": chall.ref}
+    labels = {"champion": champ.label, "challenger": chall.label}
+    extra: dict[str, Any] = {}
+    if lora is not None:
+        refs = {arm: f"{champ.ref} + {r}" for arm, r in lora.refs().items()}
+        labels = {arm: lora.label(arm, champ) for arm in refs}
+        extra = {"lora": lora.registry_name, "lora_scale": lora.scale}
     mlflow_run_id = tracking.start_run(
         settings.mlflow_uri, settings.mlflow_artifacts_dir, golden.campaign, experiment=tracking.ROLLOUT_EXPERIMENT,
-        run_name=f"{chall.ref} vs {champ.ref}",
-        params={"champion": champ.ref, "challenger": chall.ref, "champion_variant": champ.variant,
+        run_name=f"{refs['challenger']} vs {refs['champion']}",
+        params={"champion": refs["champion"], "challenger": refs["challenger"], "champion_variant": champ.variant,
                 "challenger_variant": chall.variant, "golden": str(golden.path), "golden_sha256": golden.sha256,
-                "policy": policy_file or "none", "gpu_price_per_hour": settings.gpu_price_per_hour, "ab_round": ab},
-        tags={"wanflow.kind": "rollout-evaluation", "wanflow.champion_label": champ.label,
-              "wanflow.challenger_label": chall.label,
+                "policy": policy_file or "none", "gpu_price_per_hour": settings.gpu_price_per_hour, "ab_round": ab,
+                "holdout": holdout or "none", **extra},
+        tags={"wanflow.kind": "rollout-evaluation", "wanflow.champion_label": labels["champion"],
+              "wanflow.challenger_label": labels["challenger"],
               "wanflow.stand_in": str(champ.stand_in or chall.stand_in).lower()})
     with session_scope(engine) as s:
         run_id = open_run(s, golden.campaign, "rollout-evaluate", flow_run_id, mlflow_run_id)
-    return EvaluationRun(golden, champ, chall, policy_file, policy, ab, run_id, mlflow_run_id)
+    return EvaluationRun(golden, champ, chall, policy_file, policy, ab, run_id, mlflow_run_id, lora, holdout)
 
 
 def record_evaluation(engine: Engine, settings: Settings, run: EvaluationRun, jobs: dict[str, list[int]]) -> int:
     """The evaluation row: each arm's metrics over its jobs, the A/B round (if asked) and the gates; audited."""
     champ, chall, golden, policy = run.champion, run.challenger, run.golden, run.policy
+    likeness = brand_likeness(engine, settings, run.holdout, jobs)
+    registry_name, versions = champ.registry_name, {"champion": champ.version, "challenger": chall.version}
+    labels = {"champion": champ.label, "challenger": chall.label}
+    if run.lora is not None:
+        registry_name, versions = run.lora.registry_name, run.lora.versions
+        labels = {arm: run.lora.label(arm, champ) for arm in labels}
     with session_scope(engine) as s:
-        metrics = {arm: rollout.arm_metrics(s, ids, settings.gpu_price_per_hour) for arm, ids in jobs.items()}
+        metrics = {arm: {**rollout.arm_metrics(s, ids, settings.gpu_price_per_hour), **likeness[arm]}
+                   for arm, ids in jobs.items()}
         ev = RolloutEvaluation(
-            registry_name=champ.registry_name, champion_version=champ.version, challenger_version=chall.version,
+            registry_name=registry_name, champion_version=versions["champion"],
+            challenger_version=versions["challenger"],
             campaign_id=claims.campaign_id(s.connection(), golden.campaign), golden_path=str(golden.path.resolve()),
             golden_sha256=golden.sha256,
             policy_path=str(Path(run.policy_file).resolve()) if run.policy_file else None,
             policy_sha256=policy.sha256 if policy else None, mlflow_run_id=run.mlflow_run_id,
-            metrics={**metrics, "job_ids": jobs, "labels": {"champion": champ.label, "challenger": chall.label}},
+            metrics={**metrics, "job_ids": jobs, "labels": labels,
+                     **({"base": champ.ref} if run.lora is not None else {})},
             gates=[], passed=None)
         s.add(ev)
         s.flush()
@@ -97,7 +236,8 @@ def record_evaluation(engine: Engine, settings: Settings, run: EvaluationRun, jo
             rollout.open_ab_round(s, ev)
         rollout.refresh(s, ev)
         audit.append(s, "rollout", "rollout.evaluated", "rollout_evaluation", ev.id,
-                     {"champion": champ.ref, "challenger": chall.ref, "passed": ev.passed, "gates": ev.gates,
+                     {"champion": f"{registry_name}/{versions['champion']}",
+                      "challenger": f"{registry_name}/{versions['challenger']}", "passed": ev.passed, "gates": ev.gates,
                       "mlflow_run_id": run.mlflow_run_id})
         return ev.id
 
@@ -109,7 +249,8 @@ def evaluation_dict(ev: RolloutEvaluation) -> dict[str, Any]:
             "golden_sha256": ev.golden_sha256, "policy_path": ev.policy_path, "passed": ev.passed,
             "gates": ev.gates, "ab_round": ev.ab_round, "mlflow_run_id": ev.mlflow_run_id,
             "report": ev.report_uri, "labels": ev.metrics.get("labels", {}),
-            "metrics": {k: v for k, v in ev.metrics.items() if k not in ("job_ids", "labels")},
+            "metrics": {k: v for k, v in ev.metrics.items() if k not in ("job_ids", "labels", "base")},
+            "base": ev.metrics.get("base"),
             "created_at": ev.created_at.isoformat()}
 
 
