@@ -34,15 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def transformer_flops(cfg, width: int, height: int, frames: int, text_len: int = 512, spatial: int = 16) -> float:
-    """FLOPs of one transformer forward for one sample (as bench/generate.py): projections, attention, FFN."""
-    d = cfg.num_attention_heads * cfg.attention_head_dim
-    tokens = ((frames - 1) // 4 + 1) * (height // spatial) * (width // spatial)
-    self_attn = 2 * 4 * tokens * d * d + 2 * 2 * tokens * tokens * d
-    cross = 2 * 2 * tokens * d * d + 2 * 2 * text_len * d * d + 2 * 2 * tokens * text_len * d
-    ffn = 2 * 2 * tokens * d * cfg.ffn_dim
-    return cfg.num_layers * (self_attn + cross + ffn)
+from bench.generate import transformer_flops  # noqa: E402 — one FLOP count for both benches
 
 
 def matmul_ceiling(device: str, dtype, n: int, repeats: int = 5) -> float:
