@@ -11,13 +11,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from adapters.qc_report import data_uri
+from adapters.qc_report import data_uri, plot_font
 from core import heavy
 from core.files import write_text_atomic
+from core.l10n import Formatter, translations
 from governance.agreement import ReviewedClip
 
 APPROVED, REJECTED = "#2e7d32", "#c62828"
-NO_SUGGESTION = "<p>No suggestion: reviewers need to have both approved and rejected clips a check measured.</p>"
 
 
 def _png(fig) -> bytes:  # noqa: ANN001 - matplotlib Figure
@@ -33,8 +33,9 @@ def _figure(w: float, h: float):  # noqa: ANN202 - matplotlib Figure
     return fig
 
 
-def rates_plot(checks: list[dict[str, Any]]) -> bytes | None:
+def rates_plot(checks: list[dict[str, Any]], locale: str = "en") -> bytes | None:
     """PNG: precision, recall and kappa per check (checks that ran on at least one reviewed clip)."""
+    _, font = translations(locale).gettext, plot_font(heavy.matplotlib(), locale)
     shown = [c for c in checks if c["n"]]
     if not shown:
         return None
@@ -42,20 +43,26 @@ def rates_plot(checks: list[dict[str, Any]]) -> bytes | None:
     ax = fig.add_subplot()
     ys = range(len(shown))
     for off, key, colour in ((-0.25, "precision", "#1565c0"), (0.0, "recall", "#ef6c00"), (0.25, "kappa", "#6a1b9a")):
-        ax.barh([y + off for y in ys], [c[key] or 0 for c in shown], height=0.25, color=colour, label=key)
+        ax.barh([y + off for y in ys], [c[key] or 0 for c in shown], height=0.25, color=colour, label=_(key))
     ax.set_yticks(list(ys), [c["check"] for c in shown], fontsize=7)
     ax.invert_yaxis()
     ax.axvline(0, color="#757575", lw=0.8)
     ax.set_xlim(-1, 1)
     ax.tick_params(axis="x", labelsize=7)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.set_title("each check against the reviewers (missing bar: not defined)", fontsize=8, loc="left")
+    legend_font = font.copy() if font else None  # the CJK font, at the legend's size
+    if legend_font:
+        legend_font.set_size(7)
+    ax.legend(fontsize=7, loc="lower left", prop=legend_font)
+    ax.set_title(_("each check against the reviewers (missing bar: not defined)"), fontsize=8, loc="left",
+                 fontproperties=font)
     return _png(fig)
 
 
-def threshold_plot(check: str, brand: str, clips: Sequence[ReviewedClip], s: dict[str, Any]) -> bytes:
+def threshold_plot(check: str, brand: str, clips: Sequence[ReviewedClip], s: dict[str, Any],
+                   locale: str = "en") -> bytes:
     """PNG: the check's value on every reviewed clip of ``brand``, approved and rejected apart, with the current
     threshold (dashed) and the suggested one (dotted)."""
+    _, font = translations(locale).gettext, plot_font(heavy.matplotlib(), locale)
     fig = _figure(4.6, 1.6)
     ax = fig.add_subplot()
     for y, rejected, colour in ((0, False, APPROVED), (1, True, REJECTED)):
@@ -65,12 +72,13 @@ def threshold_plot(check: str, brand: str, clips: Sequence[ReviewedClip], s: dic
     if s["current"] is not None:
         ax.axvline(s["current"], color="#424242", ls="--", lw=1.1)
     ax.axvline(s["suggested"], color="#6a1b9a", ls=":", lw=1.6)
-    ax.set_yticks([0, 1], ["approved", "rejected"], fontsize=7)
+    ax.set_yticks([0, 1], [_("approved"), _("rejected")], fontsize=7, fontproperties=font)
     ax.set_ylim(-0.6, 1.6)
     ax.tick_params(axis="x", labelsize=7)
-    now = "none" if s["current"] is None else format(s["current"], "g")
-    ax.set_title(f"{check} · {brand}: current {now} (dashed), suggested {s['suggested']:g} (dotted)", fontsize=8,
-                 loc="left")
+    now = _("none") if s["current"] is None else format(s["current"], "g")
+    ax.set_title(_("%(check)s · %(brand)s: current %(current)s (dashed), suggested %(suggested)s (dotted)") % {
+        "check": check, "brand": brand, "current": now, "suggested": format(s["suggested"], "g")},
+        fontsize=8, loc="left", fontproperties=font)
     return _png(fig)
 
 
@@ -82,28 +90,36 @@ def _counts(d: dict[str, int]) -> str:
     return html.escape(", ".join(f"{k} {v}" for k, v in sorted(d.items(), key=lambda kv: -kv[1]))) or "—"
 
 
-def _stages(st: dict[str, Any] | None) -> str:
+def _stages(st: dict[str, Any] | None, _) -> str:  # noqa: ANN001 - the locale's gettext
     if st is None:
-        return "<p>No clip was decided at both stages (no two-stage brand in scope).</p>"
-    return (f"<p>{st['clips']} clips decided at both stages: the approver confirmed the reviewer's approval on "
-            f"{st['agreed']} ({_f(st['agreement'])}); approval-stage decisions: {_counts(st['second_stage'])}. "
-            f"Kappa: {_f(st['kappa'])}{' — ' + html.escape(st['kappa_note']) if st['kappa_note'] else ''}.</p>")
+        return "<p>" + _("No clip was decided at both stages (no two-stage brand in scope).") + "</p>"
+    note = " — " + html.escape(st["kappa_note"]) if st["kappa_note"] else ""
+    return "<p>" + _("%(clips)s clips decided at both stages: the approver confirmed the reviewer's approval on "
+                     "%(agreed)s (%(share)s); approval-stage decisions: %(decisions)s. Kappa: %(kappa)s%(note)s.") % {
+        "clips": st["clips"], "agreed": st["agreed"], "share": _f(st["agreement"]),
+        "decisions": _counts(st["second_stage"]), "kappa": _f(st["kappa"]), "note": note} + "</p>"
 
 
-def _votes(v: dict[str, Any] | None) -> str:
+def _votes(v: dict[str, Any] | None, _) -> str:  # noqa: ANN001 - the locale's gettext
     if v is None:
-        return "<p>No blind A/B pair has votes from two reviewers.</p>"
+        return "<p>" + _("No blind A/B pair has votes from two reviewers.") + "</p>"
     rows = "".join(f"<tr><td>{html.escape(' · '.join(p['reviewers']))}</td><td>{p['pairs']}</td><td>{p['agreed']}</td>"
                    f"<td>{_f(p['agreement'])}</td><td>{_f(p['kappa'])}</td><td>{html.escape(p['kappa_note'])}</td></tr>"
                    for p in v["by_reviewers"])
-    return (f"<p>{v['pairs_with_two_votes']} A/B pairs with two or more votes ({v['votes']} votes); voters chose the "
-            f"same (champion, challenger or tie) in {_f(v['agreement'])} of voter pairs.</p><table><tr><th>reviewers"
-            f"</th><th>pairs</th><th>agreed</th><th>agreement</th><th>kappa</th><th></th></tr>{rows}</table>")
+    head = "".join(f"<th>{h}</th>" for h in (_("reviewers"), _("pairs"), _("agreed"), _("agreement"), _("kappa"), ""))
+    return ("<p>" + _("%(pairs)s A/B pairs with two or more votes (%(votes)s votes); voters chose the same (champion, "
+                      "challenger or tie) in %(share)s of voter pairs.") % {
+        "pairs": v["pairs_with_two_votes"], "votes": v["votes"], "share": _f(v["agreement"])}
+        + f"</p><table><tr>{head}</tr>{rows}</table>")
 
 
-def render(result: dict[str, Any], clips: Sequence[ReviewedClip]) -> str:
-    scope = (f"campaign <code>{html.escape(result['campaign'])}</code>" if result["campaign"] else "every campaign")
-    scope += f", decided since {html.escape(result['since'])}" if result["since"] else ""
+def render(result: dict[str, Any], clips: Sequence[ReviewedClip], locale: str = "en", timezone_name: str = "UTC") -> str:
+    """The report in ``locale`` (en, ja): words from the message catalogs, the date in ``timezone_name``."""
+    _ = translations(locale).gettext
+    campaign = html.escape(result["campaign"]) if result["campaign"] else None
+    scope = (_("campaign %(name)s") % {"name": f"<code>{campaign}</code>"}) if campaign else _("every campaign")
+    if result["since"]:
+        scope += _(", decided since %(date)s") % {"date": html.escape(result["since"])}
     rows, plots = [], []
     for c in result["checks"]:
         sug = "; ".join(f"{html.escape(s['brand'])}: {html.escape(str(s['parameter']))} {_f(s['current'])} → "
@@ -116,39 +132,60 @@ def render(result: dict[str, Any], clips: Sequence[ReviewedClip]) -> str:
                     f"<td>{_counts(c['reasons_caught'])}</td><td>{_counts(c['reasons_missed'])}</td>"
                     f"<td>{sug or '—'}</td></tr>")
         for s in c["suggestions"]:
-            png = threshold_plot(c["check"], s["brand"], clips, s)
+            png = threshold_plot(c["check"], s["brand"], clips, s, locale)
             plots.append(f'<img alt="{html.escape(c["check"])} {html.escape(s["brand"])}" '
                          f'src="{data_uri(png, "image/png")}">')
-    overview = rates_plot(result["checks"])
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>QC agreement — {html.escape(result['campaign'] or 'all campaigns')}</title><style>
+    overview = rates_plot(result["checks"], locale)
+    now = Formatter(locale, timezone_name).datetime(datetime.now(timezone.utc))
+    head = "".join(f"<th>{h}</th>" for h in (
+        _("check"), _("compared"), _("not run"), _("flagged · rejected"), _("flagged · approved"), _("passed · rejected"),
+        _("passed · approved"), _("precision"), _("recall"), _("specificity"), _("kappa"),
+        _("reasons of rejections caught"), _("reasons of rejections missed"), _("suggested threshold")))
+    overview_alt = _("precision, recall and kappa per check")
+    overview_img = f'<img alt="{overview_alt}" src="{data_uri(overview, "image/png")}">' if overview else ""
+    no_suggestion = "<p>" + _("No suggestion: reviewers need to have both approved and rejected clips a check "
+                              "measured.") + "</p>"
+    counts = _("%(reviewed)s reviewed clips: %(approved)s approved, %(rejected)s rejected or sent back for changes "
+               "(decisions: %(decisions)s; reasons for rejecting: %(reasons)s). %(blocked)s clips QC blocked never "
+               "reached a reviewer and are not compared.") % {
+        "reviewed": result["clips_reviewed"], "approved": result["approved"], "rejected": result["rejected"],
+        "decisions": _counts(result["decisions"]), "reasons": _counts(result["reasons"]),
+        "blocked": result["blocked_unreviewed"]}
+    title = _("QC agreement — %(scope)s") % {"scope": html.escape(result["campaign"] or _("all campaigns"))}
+    w = {  # the page's fixed words (outside the f-string, where pybabel finds them)
+        "h1": _("QC checks against the reviewers"), "scope": _("Scope: %(scope)s · generated %(when)s") % {
+            "scope": scope, "when": now},
+        "each": _("Each check"),
+        "legend": _("Flagged: the check ran and failed its threshold. Positive: the reviewers rejected the clip (or "
+                    "asked for changes). Precision: share of flagged clips that were rejected; recall: share of "
+                    "rejected clips that were flagged; specificity: share of approved clips that passed. Suggested "
+                    "thresholds would have matched the reviewers best on these clips (highest Cohen's kappa); they "
+                    "are suggestions only: nothing was changed."),
+        "thresholds": _("Thresholds"),
+        "thresholds_note": _("Each check's value on the reviewed clips; dashed: the brand's threshold, dotted: the "
+                             "suggestion."),
+        "among": _("Reviewers among themselves"), "stages": _("Two-stage review"), "votes": _("Blind A/B votes"),
+    }
+    return f"""<!doctype html><html lang="{locale}"><head><meta charset="utf-8">
+<title>{title}</title><style>
 body{{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#212121;max-width:1300px}}
 table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ddd;padding:3px 6px;text-align:left;font-size:12px;vertical-align:top}}
 .plots img{{margin:4px}}small{{color:#666}}
 </style></head><body>
-<h1>QC checks against the reviewers</h1>
-<p>Scope: {scope} · generated {now}</p>
-<p>{result['clips_reviewed']} reviewed clips: {result['approved']} approved, {result['rejected']} rejected or sent
-back for changes (decisions: {_counts(result['decisions'])}; reasons for rejecting: {_counts(result['reasons'])}).
-{result['blocked_unreviewed']} clips QC blocked never reached a reviewer and are not compared.</p>
-<h2>Each check</h2>
-<p>Flagged: the check ran and failed its threshold. Positive: the reviewers rejected the clip (or asked for
-changes). Precision: share of flagged clips that were rejected; recall: share of rejected clips that were flagged;
-specificity: share of approved clips that passed. Suggested thresholds would have matched the reviewers best on
-these clips (highest Cohen's kappa); they are suggestions only: nothing was changed.</p>
-{f'<img alt="precision, recall and kappa per check" src="{data_uri(overview, "image/png")}">' if overview else ''}
-<table><tr><th>check</th><th>compared</th><th>not run</th><th>flagged · rejected</th><th>flagged · approved</th>
-<th>passed · rejected</th><th>passed · approved</th><th>precision</th><th>recall</th><th>specificity</th>
-<th>kappa</th><th>reasons of rejections caught</th><th>reasons of rejections missed</th>
-<th>suggested threshold</th></tr>{''.join(rows)}</table>
-<h2>Thresholds</h2><p>Each check's value on the reviewed clips; dashed: the brand's threshold, dotted: the
-suggestion.</p><div class="plots">{''.join(plots) or NO_SUGGESTION}</div>
-<h2>Reviewers among themselves</h2><h3>Two-stage review</h3>{_stages(result['stages'])}
-<h3>Blind A/B votes</h3>{_votes(result['ab_votes'])}
+<h1>{w["h1"]}</h1>
+<p>{w["scope"]}</p>
+<p>{counts}</p>
+<h2>{w["each"]}</h2>
+<p>{w["legend"]}</p>
+{overview_img}
+<table><tr>{head}</tr>{''.join(rows)}</table>
+<h2>{w["thresholds"]}</h2><p>{w["thresholds_note"]}</p><div class="plots">{''.join(plots) or no_suggestion}</div>
+<h2>{w["among"]}</h2><h3>{w["stages"]}</h3>{_stages(result['stages'], _)}
+<h3>{w["votes"]}</h3>{_votes(result['ab_votes'], _)}
 </body></html>"""
 
 
-def write_report(dest: Path, result: dict[str, Any], clips: Sequence[ReviewedClip]) -> Path:
-    """The report, written to ``dest``."""
-    return write_text_atomic(dest, render(result, clips))
+def write_report(dest: Path, result: dict[str, Any], clips: Sequence[ReviewedClip], locale: str = "en",
+                 timezone_name: str = "UTC") -> Path:
+    """The report in ``locale``, written to ``dest``."""
+    return write_text_atomic(dest, render(result, clips, locale, timezone_name))

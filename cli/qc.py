@@ -136,13 +136,18 @@ def qc_agreement(
     since: Annotated[Optional[datetime], typer.Option(
         help="Only decisions taken since this date (UTC).",
         formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])] = None,
+    locale: Annotated[Optional[str], typer.Option(help="Language of the report: en or ja (default WANFLOW_LOCALE).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Each QC check against the reviewers' decisions and reasons: precision, recall, Cohen's kappa, the
     threshold that would have matched them best (a suggestion, never applied), and the reviewers' agreement
     with one another (two-stage decisions, A/B votes). Writes an HTML report, attached to an MLflow run."""
     since = since.replace(tzinfo=timezone.utc) if since is not None and since.tzinfo is None else since
-    result = run_agreement(catalog(), settings(), campaign, since)
+    try:
+        lang = check_locale(locale) if locale else None
+    except LocaleError as e:
+        raise InputError([f"--locale: {e}"]) from None
+    result = run_agreement(catalog(), settings(), campaign, since, lang)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         return

@@ -54,3 +54,29 @@ def test_rollout_report_in_japanese():
                   "決着のついた 10 票中 6 票でチャレンジャーが選ばれました（60.0%、95 % 信頼区間 40.0%–80.0%）", "<b>合格</b>"):
         assert words in html, words
     assert "Rollout evaluation 7" in rollout_report.render(ev, images, [])
+
+
+def test_qc_agreement_report_in_japanese():
+    """The `qc agreement` report: its words from the catalog, and a threshold plot with Japanese tick labels."""
+    from datetime import datetime, timezone
+
+    from adapters import agreement_report
+    from governance.agreement import CheckRecord, ReviewedClip, agreement
+
+    def clip(i: int, value: float, rejected: bool) -> ReviewedClip:
+        return ReviewedClip(i, "春の新作", "acme", rejected, "reject" if rejected else "approve",
+                            "off_brand" if rejected else None, datetime(2026, 12, 1, tzinfo=timezone.utc), "pass",
+                            {"blur": CheckRecord(value >= 40, value, 40.0)})
+
+    clips = [clip(1, 10.0, True), clip(2, 30.0, True), clip(3, 70.0, False), clip(4, 90.0, False)]
+    result = {"campaign": "春の新作", "since": None, **agreement(clips, ["blur"])}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        page = agreement_report.render(result, clips, "ja", "Asia/Tokyo")
+    assert not [w for w in caught if "missing from font" in str(w.message)], [str(w.message) for w in caught]
+    for words in ('<html lang="ja">', "QC チェックとレビュアーの判定の一致", "キャンペーン <code>春の新作</code>",
+                  "レビュー済みクリップ 4 本：承認 2 本", "適合率", "JST"):
+        assert words in page, words
+    assert page.count("data:image/png;base64,") >= 2  # the overview and blur's threshold plot
+    english = agreement_report.render(result, clips)
+    assert "QC checks against the reviewers" in english and "4 reviewed clips: 2 approved" in english

@@ -115,15 +115,15 @@ def report_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 def run_agreement(engine: Engine, settings: Settings, campaign: str | None = None,
-                  since: datetime | None = None) -> dict[str, Any]:
-    """Measure, write the HTML report under the home's reports/, and log both to an MLflow run (experiment
-    ``wanflow-qc-agreement``). Returns the measurement with ``report`` (its path) and ``mlflow_run_id``."""
+                  since: datetime | None = None, locale: str | None = None) -> dict[str, Any]:
+    """Measure, write the HTML report under the home's reports/ (in ``locale``, default the deployment's), and log
+    both to an MLflow run (experiment ``wanflow-qc-agreement``). Returns the measurement with ``report`` (its path) and ``mlflow_run_id``."""
     with session_scope(engine) as s:
         h = history(s, campaign, since)
     result = summarise(h, campaign, since)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     dest = settings.home_dir / "reports" / safe_file_name(campaign or "all-campaigns") / f"qc-agreement-{stamp}.html"
-    report = agreement_report.write_report(dest, result, h["clips"])
+    report = agreement_report.write_report(dest, result, h["clips"], locale or settings.locale, settings.timezone)
     run_id = tracking.start_run(settings.mlflow_uri, settings.mlflow_artifacts_dir, campaign or "all",
                                 params={"campaign": campaign or "all", "since": result["since"] or "beginning"},
                                 tags={"wanflow.kind": "qc-agreement"}, experiment=EXPERIMENT,
