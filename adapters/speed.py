@@ -227,12 +227,11 @@ def _fp8(pipe: Any, run: SpeedRun) -> None:
     """Dynamic FP8 activations and FP8 weights for the linear layers of the transformer blocks (torchao)."""
     torch = heavy.torch()
     try:
-        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
-
+        tq = heavy.torchao_quantization()
         for tr in transformers_of(pipe):
             if not getattr(tr, "_wanflow_fp8", False):
-                quantize_(tr, Float8DynamicActivationFloat8WeightConfig(),
-                          filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and fqn.startswith("blocks."))
+                tq.quantize_(tr, tq.Float8DynamicActivationFloat8WeightConfig(),
+                             filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and fqn.startswith("blocks."))
                 tr._wanflow_fp8 = True  # noqa: SLF001 - irreversible: other presets reload the pipeline
     except Exception as exc:  # noqa: BLE001 - a torchao/torch mismatch is a fallback, said in the record
         run.fall_back("fp8", f"torchao quantize_ failed: {type(exc).__name__}: {str(exc)[:160]}", used="bfloat16")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import (Asset, AssetKind, Brief, Campaign, GenerationJob, ModelVersion, PromptItem, Publication,
                             QcResult, ReviewDecision, ReviewTask, Run)
+from catalog.training import lora_lineage
 from core.files import sha256_file
 
 
@@ -58,7 +59,6 @@ def find_asset(session: Session, ref: str) -> tuple[Asset, Publication | None]:
 
 
 def lineage(session: Session, ref: str) -> dict[str, Any]:
-    from catalog.training import lora_lineage  # here: catalog.training builds its rows with this module's helpers
     asset, pub = find_asset(session, ref)
     rendition = asset if asset.kind != AssetKind.raw_clip else None
     clip = session.get(Asset, asset.parent_id) if rendition else asset

@@ -14,11 +14,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalog import audit
-from catalog.lineage import LineageNotFound, _row
 from catalog.models import (Asset, AssetKind, Brief, Campaign, GenerationJob, LoraVersion, PromptItem, Publication,
                             TrainingAsset, TrainingDataset, TrainingDatasetAsset, utcnow)
 
 RECALLED = "recalled"
+
+
+class LineageNotFound(LookupError):
+    pass
+
+
+def _row(obj: Any, *fields: str) -> dict[str, Any]:
+    out = {}
+    for f in fields:
+        v = getattr(obj, f)
+        out[f] = v.value if hasattr(v, "value") else v.isoformat() if hasattr(v, "isoformat") else v
+    return out
 
 ASSET_FIELDS = ("id", "sha256", "kind", "filename", "width", "height", "frames", "owner", "licence", "expires",
                 "allowed_use", "status", "recalled_reason")

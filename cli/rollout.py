@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from adapters.lora_registry import LoraRegistry
 from catalog.db import session_scope
 from catalog.models import RolloutEvaluation
 from cli.context import catalog, console, fail, guard, prefect_flows, settings
@@ -27,8 +28,6 @@ from wan_tasks.rollout_run import check_holdout, publish_evaluation
 def _registry(model: str):  # noqa: ANN202 - adapters.registry.Registry or adapters.lora_registry.LoraRegistry
     """The registry holding `model`: a brand LoRA (`lora-NAME`) or a base model."""
     if model.startswith("lora-"):
-        from adapters.lora_registry import LoraRegistry
-
         return LoraRegistry(settings().mlflow_uri)
     return registry_for(settings())
 

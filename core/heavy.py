@@ -186,3 +186,10 @@ def pywt() -> ModuleType:
     import pywt
 
     return pywt
+
+
+def torchao_quantization() -> ModuleType:
+    """torchao's quantization API (the turbo preset's FP8 linear layers); optional: ImportError when absent."""
+    import torchao.quantization
+
+    return torchao.quantization

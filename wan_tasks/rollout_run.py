@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from adapters import rollout_report, tracking
 from adapters.lora_registry import LoraRegistry, ResolvedLora
 from adapters.media import read_frame
+from adapters.qc_models import HFClip
 from adapters.registry import ResolvedModel
 from catalog import audit, claims
 from catalog.db import session_scope
@@ -162,8 +163,6 @@ def brand_likeness(engine: Engine, settings: Settings, holdout: str | None,
            "no image-embedding model configured (WANFLOW_CLIP_MODEL)" if not settings.clip_model else None)
     if why:
         return {arm: {"brand_likeness": None, "brand_likeness_status": f"{rollout.NOT_RUN}: {why}"} for arm in jobs}
-    from adapters.qc_models import HFClip
-
     clip = HFClip(Path(settings.clip_model), getattr(settings, "qc_device", "cpu"))
     images = check_holdout(holdout)
     ref = clip.image_features([np.asarray(Image.open(p).convert("RGB")) for p in images]).mean(axis=0)
