@@ -10,20 +10,8 @@ from sqlalchemy.orm import Session
 
 from catalog.models import (Asset, AssetKind, Brief, Campaign, GenerationJob, ModelVersion, PromptItem, Publication,
                             QcResult, ReviewDecision, ReviewTask, Run)
-from catalog.training import lora_lineage
+from catalog.training import LineageNotFound, _row, lora_lineage  # one error and one row helper for both
 from core.files import sha256_file
-
-
-class LineageNotFound(LookupError):
-    pass
-
-
-def _row(obj: Any, *fields: str) -> dict[str, Any]:
-    out = {}
-    for f in fields:
-        v = getattr(obj, f)
-        out[f] = v.value if hasattr(v, "value") else v.isoformat() if hasattr(v, "isoformat") else v
-    return out
 
 
 def find_asset(session: Session, ref: str) -> tuple[Asset, Publication | None]:

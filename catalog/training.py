@@ -21,7 +21,7 @@ RECALLED = "recalled"
 
 
 class LineageNotFound(LookupError):
-    pass
+    """A reference lineage cannot resolve (also raised by catalog.lineage, which imports it from here)."""
 
 
 def _row(obj: Any, *fields: str) -> dict[str, Any]:
