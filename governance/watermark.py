@@ -24,6 +24,7 @@ PAYLOAD_BITS = 32
 MIN_ID_DISTANCE = 3  # bits between any two issued ids: a read with 1 wrong bit still resolves to one id at most
 MAX_BIT_ERRORS = 1  # a read this close to an issued id resolves to it (room for ~8 million ids: 2**32 / 529)
 MIN_READBACK_ACCURACY = 1.0  # QC: the rendition itself must read back with every bit right
+RETRY_MAX_WRONG_BITS = 1  # a read-back this close is worth another payload; further off, the picture can't hold one
 MIN_CONFIDENCE = 0.08  # mean |score - 0.5| over the bits: below this the read is noise (an unmarked video)
 HASH_BITS = 64
 PREFIX_BITS = 16  # the indexed prefix of each frame hash (fingerprint_hashes.prefix)
@@ -111,6 +112,16 @@ def readback_verdict(expected: int, read: Read) -> dict:
     passed = read.frames > 0 and acc >= MIN_READBACK_ACCURACY and read.plausible
     return {"passed": passed, "bit_accuracy": round(acc, 4), "frames_read": read.frames,
             "confidence": round(read.confidence, 4), "read_id": read.mark_id, "threshold": MIN_READBACK_ACCURACY}
+
+
+def worth_retrying(readback: dict | None) -> bool:
+    """Whether a rendition whose read-back failed should be encoded again with another payload: yes when a single
+    bit was wrong (some 32-bit payloads suit a picture less than others: about 1 in 12 on a natural clip, see
+    docs/provenance.md); no when more were, as on noise, where a new payload rarely does better (the demo's
+    stand-in clips read their second payload back 1 to 11 bits off, 2 of 18 by a single bit)."""
+    if readback is None or readback.get("passed") or not readback.get("frames_read"):
+        return False
+    return round((1.0 - readback["bit_accuracy"]) * PAYLOAD_BITS) <= RETRY_MAX_WRONG_BITS
 
 
 def refusal(brand_requires: bool, destination_requires: bool, readback: dict | None) -> str | None:

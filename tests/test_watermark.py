@@ -63,6 +63,10 @@ def test_payload_rules():
     assert rules.resolve(read, issued) == (issued[5], 1)
     assert rules.resolve(rules.Read(issued[5] ^ 0b111, 10, 0.4), issued) == (None, None)  # 3 bits off: nobody
     assert rules.readback_verdict(issued[5], read)["passed"] is False  # the rendition itself must read exactly
+    assert rules.worth_retrying({"passed": False, "bit_accuracy": 31 / 32, "frames_read": 12})  # one bit: another id
+    assert not rules.worth_retrying({"passed": False, "bit_accuracy": 30 / 32, "frames_read": 12})  # noise: none will do
+    assert not rules.worth_retrying({"passed": True, "bit_accuracy": 1.0, "frames_read": 12})
+    assert not rules.worth_retrying(None)
     assert rules.refusal(False, False, None) is None
     assert "required by the brand" in rules.refusal(True, False, {"passed": False, "bit_accuracy": 0.9})
     assert "has none" in rules.refusal(False, True, None)

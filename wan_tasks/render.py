@@ -23,6 +23,7 @@ from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, Brief, Campaign, ClipStatus, GenerationJob, ModelVersion, PromptItem
 from core.files import safe_file_name, temp_path_for
 from governance.renditions import PresetSet, VideoPreset
+from governance.watermark import worth_retrying
 from wan_tasks import marking as marks_stage
 from wan_tasks.marking import Marking
 
@@ -132,7 +133,7 @@ def _video(engine: Engine, facts: ClipFacts, preset: VideoPreset, out: Path, pol
             info, label = encode.render_video(facts.path, unsigned, preset, policy, facts.locale, threads,
                                               frame_filter=mark.frame_filter)
             checked = marks_stage.check(mark, unsigned, attempt)
-        if checked.readback is None or checked.readback["passed"]:
+        if not worth_retrying(checked.readback):
             break
     prov = _signed(facts, unsigned, dest, preset.name, signing, checked.soft_binding(mark))
     prov |= {"label": asdict(label) if label else None, "framing": policy.framing,
