@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.registry import SERVER_PATH_SCHEME, mlflow_error
-from adapters.tracking import mlflow_client
+from adapters.registry import SERVER_PATH_SCHEME, RegistryClient, mlflow_error
 from core.files import sha256_file
-from governance.model_refs import ALIAS_RE, ModelRefError, parse_lora_ref
+from governance.model_refs import ModelRefError, parse_lora_ref
 
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' default name, as the trainer writes it
 
@@ -49,20 +48,8 @@ class ResolvedLora:
                 "on; train one for this base or use its base model")
 
 
-class LoraRegistry:
-    def __init__(self, tracking_uri: str):
-        self.tracking_uri = tracking_uri
-        self._client = None
-
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = mlflow_client(self.tracking_uri)
-        return self._client
-
-    def _source(self, folder: Path) -> str:
-        text = str(Path(folder).resolve())
-        return SERVER_PATH_SCHEME + text if self.tracking_uri.startswith(("http://", "https://")) else text
+class LoraRegistry(RegistryClient):
+    """The brand LoRAs, ``lora-<name>``: registration by digest, aliases, recall, resolution."""
 
     def register(self, name: str, folder: Path, tags: dict[str, str], description: str = "") -> tuple[int, bool]:
         """Register the LoRA in ``folder`` as a version of ``lora-<name>``; the same weights give back their version."""
@@ -75,23 +62,9 @@ class LoraRegistry:
         for mv in self.client.search_model_versions(f"name='{registry_name}'"):
             if mv.tags.get("weights_sha256") == digest:
                 return int(mv.version), False
-        mv = self.client.create_model_version(registry_name, source=self._source(folder),
+        mv = self.client.create_model_version(registry_name, source=self._registry_source(folder),
                                               tags={**tags, "weights_sha256": digest}, description=description)
         return int(mv.version), True
-
-    def set_alias(self, registry_name: str, alias: str, version: int) -> int | None:
-        if not ALIAS_RE.match(alias or ""):
-            raise ModelRefError(f"alias {alias!r}: letters, digits, '-' and '_' only")
-        before = self.aliases(registry_name).get(alias)
-        self.client.set_registered_model_alias(registry_name, alias, str(version))
-        return before
-
-    def aliases(self, registry_name: str) -> dict[str, int]:
-        try:
-            rm = self.client.get_registered_model(registry_name)
-        except mlflow_error():
-            return {}
-        return {a: int(v) for a, v in (rm.aliases or {}).items()}
 
     def recall(self, registry_name: str, version: int, reason: str) -> None:
         """Tag a version recalled (the catalog holds the record; the tag makes the registry refuse it too)."""

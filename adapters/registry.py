@@ -72,13 +72,12 @@ def mlflow_error() -> type[Exception]:
     return heavy.mlflow().exceptions.MlflowException
 
 
-class Registry:
-    """Thin wrapper over MlflowClient with the embedded SQLite store as the default."""
+class RegistryClient:
+    """The MLflow registry of one tracking URI (the embedded SQLite store by default): the client, made on first
+    use, and what base models and brand LoRAs share: aliases and the source a version records."""
 
-    def __init__(self, tracking_uri: str, models_dir: Path, tiny_seed: int = 0):
+    def __init__(self, tracking_uri: str):
         self.tracking_uri = tracking_uri
-        self.models_dir = models_dir
-        self.tiny_seed = tiny_seed
         self._client = None
 
     @property
@@ -86,6 +85,44 @@ class Registry:
         if self._client is None:
             self._client = mlflow_client(self.tracking_uri)
         return self._client
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """alias → version for a registered model (empty if it does not exist)."""
+        try:
+            rm = self.client.get_registered_model(name)
+        except mlflow_error():
+            return {}
+        return {a: int(v) for a, v in (rm.aliases or {}).items()}
+
+    def set_alias(self, name: str, alias: str, version: int) -> int | None:
+        """Point `name@alias` at `version`; returns the version it pointed at before (None if unset)."""
+        if not ALIAS_RE.match(alias or ""):
+            raise ModelRefError(f"alias {alias!r}: letters, digits, '-' and '_' only (e.g. champion, acme-champion)")
+        try:
+            self.client.get_model_version(name, str(version))
+        except mlflow_error():
+            raise ModelRefError(f"{name}/{version} is not in the registry") from None
+        before = self.aliases(name).get(alias)
+        self.client.set_registered_model_alias(name, alias, str(version))
+        return before
+
+    def _registry_source(self, source: Path | str) -> str:
+        """An MLflow tracking *server* refuses local paths as sources (it cannot vouch for them); there the
+        folder (or hub id) is written as ``wanflow-path://…``, which resolve() reads back. The path must be the
+        same on every worker (shared storage), as with the embedded store."""
+        text = str(Path(source).resolve()) if Path(source).is_dir() else str(source)
+        if self.tracking_uri.startswith(("http://", "https://")) and "://" not in text:
+            return SERVER_PATH_SCHEME + text
+        return text
+
+
+class Registry(RegistryClient):
+    """The Wan base models: versions, aliases, resolution, and the stand-in bootstrap of a fresh store."""
+
+    def __init__(self, tracking_uri: str, models_dir: Path, tiny_seed: int = 0):
+        super().__init__(tracking_uri)
+        self.models_dir = models_dir
+        self.tiny_seed = tiny_seed
 
     def _store_exists(self) -> bool:
         if self.tracking_uri.startswith("sqlite:///"):
@@ -178,26 +215,6 @@ class Registry:
         parts = sorted((int(k.rsplit(".", 1)[1]), v) for k, v in tags.items() if k.startswith("weight_files_sha256."))
         return json.loads("".join(v for _, v in parts)) if parts else {}
 
-    def aliases(self, name: str) -> dict[str, int]:
-        """alias → version for a registered model (empty if it does not exist)."""
-        try:
-            rm = self.client.get_registered_model(name)
-        except mlflow_error():
-            return {}
-        return {a: int(v) for a, v in (rm.aliases or {}).items()}
-
-    def set_alias(self, name: str, alias: str, version: int) -> int | None:
-        """Point `name@alias` at `version`; returns the version it pointed at before (None if unset)."""
-        if not ALIAS_RE.match(alias or ""):
-            raise ModelRefError(f"alias {alias!r}: letters, digits, '-' and '_' only (e.g. champion, acme-champion)")
-        try:
-            self.client.get_model_version(name, str(version))
-        except mlflow_error():
-            raise ModelRefError(f"{name}/{version} is not in the registry") from None
-        before = self.aliases(name).get(alias)
-        self.client.set_registered_model_alias(name, alias, str(version))
-        return before
-
     def delete_alias(self, name: str, alias: str) -> int | None:
         before = self.aliases(name).get(alias)
         if before is not None:
@@ -220,15 +237,6 @@ class Registry:
                              "aliases": sorted(a for a, v in aliases.items() if v == int(mv.version)),
                              "tags": {k: v for k, v in mv.tags.items() if not k.startswith("weight_files_sha256.")}})
         return rows
-
-    def _registry_source(self, source: Path | str) -> str:
-        """An MLflow tracking *server* refuses local paths as sources (it cannot vouch for them); there the
-        folder (or hub id) is written as ``wanflow-path://…``, which resolve() reads back. The path must be the
-        same on every worker (shared storage), as with the embedded store."""
-        text = str(Path(source).resolve()) if Path(source).is_dir() else str(source)
-        if self.tracking_uri.startswith(("http://", "https://")) and "://" not in text:
-            return SERVER_PATH_SCHEME + text
-        return text
 
     def ensure_bootstrap(self, name: str = "wan-t2v") -> None:
         """On a fresh store: build the stand-in for `name` and make it `name@champion` (labelled as a stand-in).

@@ -56,7 +56,12 @@ def _recall(model: str, as_json: bool) -> None:
                   f"weights={mv['weights_sha256'][:16]}…: {len(found['clips'])} clip(s), "
                   f"{len(found['renditions'])} rendition(s)/poster(s)/preview(s), {len(found['publications'])} "
                   "publication(s)")
-    for title, rows, keys in (("clips", found["clips"], ("id", "campaign", "job_id", "arm", "status", "uri")),
+    print_made_with(found, ("id", "campaign", "job_id", "arm", "status", "uri"))
+
+
+def print_made_with(found: dict, clip_columns: tuple[str, ...]) -> None:
+    """What a model (or a recalled asset) made: its clips, their renditions and their publications, as tables."""
+    for title, rows, keys in (("clips", found["clips"], clip_columns),
                               ("renditions", found["renditions"], ("id", "parent_id", "kind", "preset", "uri")),
                               ("publications", found["publications"], ("id", "asset_id", "destination", "status", "uri"))):
         if rows:

@@ -23,7 +23,7 @@ from catalog.lineage import lineage
 from catalog.models import Campaign, GenerationJob
 from cli.campaign import print_summary, run_campaign
 from cli.context import catalog, console, guard, prefect_flows, settings
-from cli.lineage import print_lineage
+from cli.lineage import print_lineage, print_made_with
 from governance.datasets import Rules
 from wan_tasks import personalize
 
@@ -126,14 +126,7 @@ def revoke(
     console.print(f"LoRA versions: {', '.join(found['loras']) or 'none'}")
     console.print(f"made with them: {len(found['clips'])} clip(s), {len(found['renditions'])} rendition(s)/poster(s)/"
                   f"preview(s), {len(found['publications'])} publication(s)")
-    for title, rows, keys in (("clips", found["clips"], ("id", "campaign", "job_id", "status", "uri")),
-                              ("renditions", found["renditions"], ("id", "parent_id", "kind", "preset", "uri")),
-                              ("publications", found["publications"], ("id", "asset_id", "destination", "status", "uri"))):
-        if rows:
-            t = Table(*keys, title=title)
-            for r in rows:
-                t.add_row(*("" if r.get(k) is None else str(r.get(k)) for k in keys))
-            console.print(t)
+    print_made_with(found, ("id", "campaign", "job_id", "status", "uri"))
 
 
 @app.command("demo")
