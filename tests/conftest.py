@@ -45,6 +45,16 @@ items:
 """
 
 
+def write_brief(folder: Path, brief: str, presets: str | None = None) -> Path:
+    """``brief`` at folder/brief.yaml beside a copy of the example brand (and ``presets`` at folder/presets.yaml)."""
+    (folder / "brands").mkdir(exist_ok=True)
+    (folder / "brands" / "acme.yaml").write_text((EXAMPLES / "brands" / "acme.yaml").read_text("utf-8"), "utf-8")
+    if presets is not None:
+        (folder / "presets.yaml").write_text(presets, "utf-8")
+    (folder / "brief.yaml").write_text(brief, "utf-8")
+    return folder / "brief.yaml"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefect_api():
     """One throwaway Prefect API for the whole session (a real server on a temporary database)."""

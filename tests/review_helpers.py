@@ -7,8 +7,12 @@ dashboard never generates anything (the revisions test uses the real tiny Wan pi
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import uuid
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 from conftest import EXAMPLES
@@ -99,3 +103,47 @@ def sign_in(client, name: str, password: str = PASSWORD) -> str:
     r = client.post("/api/session", json={"name": name, "password": password}, headers={"X-CSRF-Token": pre})
     assert r.status_code == 200, r.text
     return r.json()["csrf_token"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """An app served by a real uvicorn on a loopback port, in a thread."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = _free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.server.started, "uvicorn did not start"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def browser_sign_in(page, base: str, name: str) -> None:  # noqa: ANN001 - a Playwright page
+    """Sign in as ``name`` through the dashboard's sign-in page in a real browser; lands on the review queue."""
+    if "/login" not in page.url:
+        page.goto(f"{base}/")
+    assert "/login" in page.url  # anonymous → the sign-in page
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("table.queue")

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import http.client
 import logging
-import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Self
 
 import av
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from review_helpers import PASSWORD, make_users, seed_campaign, sign_in
+from review_helpers import PASSWORD, Served, make_users, seed_campaign, sign_in
 from sqlalchemy import func, select
 
 from catalog.db import open_catalog, session_scope
@@ -27,39 +24,6 @@ from catalog.models import Asset, AuditEvent, GenerationJob, ReviewDecision, Rol
 # "²" passes str.isdigit() and fails int(); "１" and "١" are digits int() reads as 1; the rest overflow a 32-bit
 # column (PostgreSQL: integer out of range) or a 64-bit one (SQLite: OverflowError).
 BAD_IDS = ["%C2%B2", "%EF%BC%91", "%D9%A1", "-1", str(2**31), str(2**63), str(10**30)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Served:
-    """An app served by a real uvicorn on a loopback port, in a thread."""
-
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started, "uvicorn did not start"
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ to it. The catalog is the dashboard tests' seeded campaign with one clip recorde
 
 from __future__ import annotations
 
-from review_helpers import PARAMS
-from test_review_browser import ARTIFACTS, _sign_in, browser, server  # noqa: F401 - fixtures
+from review_helpers import PARAMS, browser_sign_in
+from test_review_browser import ARTIFACTS, browser, server  # noqa: F401 - fixtures
 
 from catalog.db import open_catalog, session_scope
 from catalog.models import Asset, GenerationJob
@@ -30,7 +30,7 @@ def test_side_by_side_plays_in_step_and_toggles_the_outline(server, browser):  #
     page = browser.new_page(viewport={"width": 1200, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    _sign_in(page, base, "rita")
+    browser_sign_in(page, base, "rita")
     page.goto(f"{base}/clips/{ids[1]}")
     page.click("#compare-link")
     page.wait_for_selector("video#edit-player")

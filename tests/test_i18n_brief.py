@@ -9,7 +9,7 @@ import json
 import unicodedata
 from pathlib import Path
 
-from conftest import EXAMPLES
+from conftest import write_brief
 
 CAMPAIGN = "春の新作 2027"
 ITEM = unicodedata.normalize("NFD", "桜　並木ガーデン")  # full-width space; written decomposed (as macOS does)
@@ -38,10 +38,7 @@ def test_japanese_names_and_prompts_from_brief_to_manifest_and_lineage(catalog_u
     from flows.publish import publish
     from wan_tasks.review import decide, pending
 
-    (tmp_path / "brands").mkdir()
-    (tmp_path / "brands" / "acme.yaml").write_text((EXAMPLES / "brands" / "acme.yaml").read_text("utf-8"), "utf-8")
-    (tmp_path / "brief.yaml").write_text(BRIEF, "utf-8")
-    (tmp_path / "presets.yaml").write_text(PRESETS, "utf-8")
+    write_brief(tmp_path, BRIEF, PRESETS)
     settings = Settings(home=tmp_path / "home", catalog_url=catalog_url, presets_file=tmp_path / "presets.yaml",
                         c2pa_key=dev_ca.key, c2pa_cert_chain=dev_ca.cert_chain)
     run_campaign(str(tmp_path / "brief.yaml"), settings)

@@ -7,14 +7,12 @@ ja queue and clip page go to docs/img/ (the docs show them) when WANFLOW_DOC_SCR
 from __future__ import annotations
 
 import os
-import threading
-import time
 
 import pytest
 from conftest import ROOT
-from review_helpers import PASSWORD, make_users, seed_campaign
+from review_helpers import Served, browser_sign_in, make_users, seed_campaign
 from sqlalchemy import select
-from test_review_browser import CHROMIUM_ARGS, _free_port, browser  # noqa: F401 - the browser fixture
+from test_review_browser import CHROMIUM_ARGS, browser  # noqa: F401 - the browser fixture
 
 from catalog.db import open_catalog, session_scope
 from catalog.models import Asset, ClipStatus, Decision, ReviewDecision, Role
@@ -26,8 +24,6 @@ SHOTS = ROOT / ("docs/img" if os.environ.get("WANFLOW_DOC_SCREENSHOTS") == "1" e
 
 @pytest.fixture
 def server(tmp_path):
-    import uvicorn
-
     from core.settings import Settings
     from dashboard import create_app
 
@@ -39,17 +35,8 @@ def server(tmp_path):
     with session_scope(open_catalog(settings.catalog_db_url)) as s:
         set_locale(s, "yuki", "ja", "test-setup")
         set_due_hours(s, "春の新作キャンペーン", 24, "test-setup")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", settings, ids
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with Served(create_app(settings)) as srv:
+        yield srv.url, settings, ids
 
 
 def test_a_japanese_reviewer_in_a_real_browser(server, browser):  # noqa: F811 - the imported fixture
@@ -62,10 +49,7 @@ def test_a_japanese_reviewer_in_a_real_browser(server, browser):  # noqa: F811 -
 
     page.goto(f"{base}/")
     assert "/login" in page.url and page.inner_text("h1") == "サインイン"  # from Accept-Language: ja-JP
-    page.fill("input[name=name]", "yuki")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("table.queue")
+    browser_sign_in(page, base, "yuki")
     assert page.get_attribute("html", "lang") == "ja"
     tabs = page.inner_text(".tabs")
     assert "レビュー待ち" in tabs and "承認待ち" in tabs and "To review" not in tabs

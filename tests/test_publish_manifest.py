@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT, SMALL_DELIVERABLES, SMALL_PRESETS, small_brief
+from conftest import ROOT, SMALL_DELIVERABLES, SMALL_PRESETS, small_brief, write_brief
 
 BRIEF = small_brief("manifest-test")
 PRESETS = SMALL_PRESETS
@@ -34,10 +34,7 @@ def approved(catalog_url, tmp_path, dev_ca):
     from flows.campaign import campaign as run_campaign
     from wan_tasks.review import decide, pending
 
-    (tmp_path / "brands").mkdir()
-    (tmp_path / "brands" / "acme.yaml").write_text((EXAMPLES / "brands" / "acme.yaml").read_text("utf-8"), "utf-8")
-    (tmp_path / "brief.yaml").write_text(BRIEF, "utf-8")
-    (tmp_path / "presets.yaml").write_text(PRESETS, "utf-8")
+    write_brief(tmp_path, BRIEF, PRESETS)
     settings = Settings(home=tmp_path / "home", catalog_url=catalog_url, presets_file=tmp_path / "presets.yaml",
                         c2pa_key=dev_ca.key, c2pa_cert_chain=dev_ca.cert_chain)
     run_campaign(str(tmp_path / "brief.yaml"), settings)

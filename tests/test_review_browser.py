@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from review_helpers import PASSWORD, make_users, seed_campaign
+from review_helpers import Served, browser_sign_in, make_users, seed_campaign
 from sqlalchemy import select
 
 from catalog.db import open_catalog, session_scope
@@ -29,17 +26,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     """The dashboard served by uvicorn on a loopback port, over a SQLite catalog with 4 real clips."""
-    import uvicorn
-
     from core.settings import Settings
     from dashboard import create_app
 
@@ -48,17 +37,8 @@ def server(tmp_path):
     make_users(settings, rita=Role.reviewer, alex=Role.approver, vic=Role.viewer)
     with session_scope(open_catalog(settings.catalog_db_url)) as s:
         set_policy(s, "acme", True, "test-setup")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", settings, ids
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with Served(create_app(settings)) as srv:
+        yield srv.url, settings, ids
 
 
 @pytest.fixture
@@ -73,15 +53,6 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
-
-
-def _sign_in(page, base: str, name: str) -> None:
-    page.goto(f"{base}/")
-    assert "/login" in page.url  # anonymous → the sign-in page
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("table.queue")
 
 
 def _sign_out(page) -> None:
@@ -102,7 +73,7 @@ def test_reviewer_approver_and_viewer_in_a_real_browser(server, browser):
     page.on("pageerror", lambda e: errors.append(str(e)))
 
     # Reviewer: the queue, a clip that plays, approve it (first stage of two).
-    _sign_in(page, base, "rita")
+    browser_sign_in(page, base, "rita")
     assert page.locator("table.queue tbody tr[data-asset]").count() == 4
     assert "To review" in page.inner_text(".tabs")
     page.screenshot(path=str(ARTIFACTS / "queue.png"), full_page=True)
@@ -139,7 +110,7 @@ def test_reviewer_approver_and_viewer_in_a_real_browser(server, browser):
     _sign_out(page)
 
     # Approver: the final approval of the first clip, from its page.
-    _sign_in(page, base, "alex")
+    browser_sign_in(page, base, "alex")
     page.goto(f"{base}/?status=to_approve")
     assert page.locator("table.queue tbody tr[data-asset]").count() == 1
     page.keyboard.press("Enter")
@@ -151,7 +122,7 @@ def test_reviewer_approver_and_viewer_in_a_real_browser(server, browser):
     _sign_out(page)
 
     # Viewer: can watch, cannot decide — no decision buttons, and the keyboard shortcut is refused.
-    _sign_in(page, base, "vic")
+    browser_sign_in(page, base, "vic")
     open_id = int(page.get_attribute("tr.selected", "data-asset"))
     page.keyboard.press("a")
     page.wait_for_selector("#toast.error")

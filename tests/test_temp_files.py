@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT, SMALL_DELIVERABLES, SMALL_PRESETS, small_brief
+from conftest import ROOT, SMALL_DELIVERABLES, SMALL_PRESETS, small_brief, write_brief
 
 from core.files import Sweep, is_temp, sweep_temps, temp_path_for, temp_token
 
@@ -221,10 +221,7 @@ def test_no_temporary_file_survives_kills_in_run_and_publish(tmp_path, catalog_u
     from core.settings import Settings
     from wan_tasks.review import decide, pending
 
-    (tmp_path / "brands").mkdir()
-    (tmp_path / "brands" / "acme.yaml").write_text((EXAMPLES / "brands" / "acme.yaml").read_text("utf-8"), "utf-8")
-    (tmp_path / "brief.yaml").write_text(BRIEF, "utf-8")
-    (tmp_path / "presets.yaml").write_text(PRESETS, "utf-8")
+    write_brief(tmp_path, BRIEF, PRESETS)
     settings = Settings(home=tmp_path / "home", catalog_url=catalog_url, presets_file=tmp_path / "presets.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "WANFLOW_"))}
     env |= {"WANFLOW_HOME": str(settings.home), "WANFLOW_CATALOG_URL": catalog_url, "WANFLOW_TEMP_GRACE_S": "0",
