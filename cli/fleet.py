@@ -59,7 +59,7 @@ def fleet_work(
     shard_size: Annotated[Optional[int], typer.Option(min=1, help="Jobs per claim.")] = None,
     lease: Annotated[Optional[float], typer.Option(help="Claim lease in seconds.")] = None,
     idle_exit: Annotated[float, typer.Option(help="With no campaign: leave after this long with nothing to do.")] = 0.0,
-    qc: Annotated[bool, typer.Option(help="QC the clips made (on CPU threads, overlapping generation).")] = True,
+    qc: Annotated[bool, typer.Option(help="QC the clips made (in processes of its own, overlapping generation).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Run a GPU worker here: claim shards and generate them in the slot until the work is done."""

@@ -35,7 +35,7 @@ MAX_HASHED = 480  # frames hashed for the fingerprint at most (two minutes at fo
 MAX_FRAMES = 3000  # frames decoded (at the working size) for the read-back and the fingerprint
 READ_FRAMES = 12  # frames the read-back decodes (spread by FINGERPRINT_FPS); more only costs time
 CANDIDATES = 6  # free ids tried on a frame of the clip; the best one is the payload
-ATTEMPTS = 3  # payloads tried per rendition while the encoded file misreads only a bit or two of its payload
+ATTEMPTS = 3  # payloads tried per rendition while the encoded file misreads a single bit of its payload
 EMBED_EVERY = 4  # rivaGan: a new residual every 4 output frames (see adapters/watermark.embedder)
 CHECK = "watermark_readback"
 

@@ -126,7 +126,7 @@ def _video(engine: Engine, facts: ClipFacts, preset: VideoPreset, out: Path, pol
            marking: Marking) -> int:
     dest = out / f"{facts.clip_id}-{preset.name}.{preset.extension}"
     unsigned = temp_path_for(dest)  # encoded here, signed onto dest
-    for attempt in range(1, marks_stage.ATTEMPTS + 1):  # a payload that does not read back: encode with another
+    for attempt in range(1, marks_stage.ATTEMPTS + 1):  # a payload a bit off: encode with another (worth_retrying)
         mark = marks_stage.reserve(engine, facts.clip_id, preset.name, marking, policy.watermark.required,
                                    facts.path, fresh=attempt > 1)
         with _CPU_SLOTS:
