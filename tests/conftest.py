@@ -55,6 +55,17 @@ def write_brief(folder: Path, brief: str, presets: str | None = None) -> Path:
     return folder / "brief.yaml"
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (the small training runs are steadier and no slower that way)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefect_api():
     """One throwaway Prefect API for the whole session (a real server on a temporary database)."""

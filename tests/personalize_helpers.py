@@ -15,6 +15,16 @@ HEADER = "file,caption,owner,licence,expires,allowed_use"
 COLOURS = [(200, 30, 30), (30, 30, 200), (30, 160, 30), (160, 30, 160)]
 
 
+def run_cli(settings, *args: str):  # noqa: ANN001, ANN201 - Settings in, Click's Result out
+    """`wanflow ARGS` in this process (Typer's runner) against the test's home and catalog."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    env = {"WANFLOW_HOME": str(settings.home), "WANFLOW_CATALOG_URL": settings.catalog_db_url, "COLUMNS": "200"}
+    return CliRunner().invoke(app, list(args), env=env)
+
+
 def image(path: Path, i: int, side: int = 64) -> Path:
     """A flat colour with an inverted centre square: distinct per ``i``, easy for a tiny LoRA to learn."""
     c = np.array(COLOURS[i % len(COLOURS)], np.uint8)

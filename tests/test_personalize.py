@@ -19,35 +19,14 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, ROOT
-from personalize_helpers import image, make_dataset
+from personalize_helpers import image, make_dataset, run_cli
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from catalog.db import open_catalog, session_scope
 from core.files import sha256_file
 from catalog.models import AuditEvent, Brief, GenerationJob, LoraVersion, TrainingAsset, TrainingDataset
 
 HELPER = Path(__file__).resolve().parent / "personalize_helpers.py"
-
-
-@pytest.fixture
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _env(settings) -> dict[str, str]:
-    return {"WANFLOW_HOME": str(settings.home), "WANFLOW_CATALOG_URL": settings.catalog_db_url, "COLUMNS": "200"}
-
-
-def _cli(settings, *args: str):
-    from cli.main import app
-
-    return CliRunner().invoke(app, list(args), env=_env(settings))
 
 
 def test_bad_datasets_exit_2_with_file_row_field_and_write_nothing_then_versions_are_immutable(settings, tmp_path):
@@ -65,7 +44,7 @@ def test_bad_datasets_exit_2_with_file_row_field_and_write_nothing_then_versions
     import numpy as np
 
     write_clip(np.zeros((3, 64, 64, 3), np.uint8), 16, bad / "short.mp4")
-    r = _cli(settings, "personalize", "dataset", "add", "acme-style", str(bad))
+    r = run_cli(settings, "personalize", "dataset", "add", "acme-style", str(bad))
     assert r.exit_code == 2, r.output
     csv = str(bad / "dataset.csv")
     expected = [(5, "file", "does not exist"), (6, "file", "duplicate: same content"), (7, "file", "too small: 32x32"),
@@ -83,16 +62,16 @@ def test_bad_datasets_exit_2_with_file_row_field_and_write_nothing_then_versions
     assert not (settings.home_dir / "training-assets").exists()
 
     good = make_dataset(tmp_path / "good", images=2, clip=True)
-    r = _cli(settings, "personalize", "dataset", "add", "acme-style", str(good), "--json")
+    r = run_cli(settings, "personalize", "dataset", "add", "acme-style", str(good), "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output) | {"sha256": ""} == {"name": "acme-style", "version": 1, "created": True, "assets": 3,
                                                      "new_assets": 3, "sha256": ""}
-    again = json.loads(_cli(settings, "personalize", "dataset", "add", "acme-style", str(good), "--json").output)
+    again = json.loads(run_cli(settings, "personalize", "dataset", "add", "acme-style", str(good), "--json").output)
     assert (again["version"], again["created"]) == (1, False)
     image(good / "shot-9.png", 3)
     with (good / "dataset.csv").open("a") as f:
         f.write("shot-9.png,acme brand shot 9,Acme Corp,ACME-LIC-9,2099-12-31,training\n")
-    v2 = json.loads(_cli(settings, "personalize", "dataset", "add", "acme-style", str(good), "--json").output)
+    v2 = json.loads(run_cli(settings, "personalize", "dataset", "add", "acme-style", str(good), "--json").output)
     assert (v2["version"], v2["created"], v2["assets"], v2["new_assets"]) == (2, True, 4, 1)
     from catalog.training import dataset_version, members
 
@@ -251,7 +230,7 @@ def test_registered_lora_is_used_frozen_traced_refused_off_base_and_recalled(set
 
     # revoke: asset, dataset version and LoRA version recalled; what was made with the LoRA listed; audited
     sha = lt["assets"][0]["sha256"]
-    r = _cli(settings, "personalize", "revoke", sha[:12], "--reason", "licence ACME-LIC-0 ended", "--json")
+    r = run_cli(settings, "personalize", "revoke", sha[:12], "--reason", "licence ACME-LIC-0 ended", "--json")
     assert r.exit_code == 0, r.output
     found = json.loads(r.output)
     assert (found["datasets"], found["loras"]) == (["acme-style@1"], ["lora-acme-style/1"])
@@ -269,5 +248,5 @@ def test_registered_lora_is_used_frozen_traced_refused_off_base_and_recalled(set
     with pytest.raises(ModelRefError, match="recalled"):
         personalize.train_lora(settings, "acme-style", "acme-style@1", "wan-t2v@champion",
                                dataclasses.replace(TrainConfig(), steps=2))
-    r = _cli(settings, "personalize", "dataset", "add", "acme-style", str(tmp_path / "ds"))
+    r = run_cli(settings, "personalize", "dataset", "add", "acme-style", str(tmp_path / "ds"))
     assert r.exit_code == 2 and "was recalled" in r.output

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES
-from personalize_helpers import image, make_dataset
+from personalize_helpers import image, make_dataset, run_cli
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from catalog.db import open_catalog, session_scope
 from catalog.models import AliasMove, AuditEvent, GenerationJob, RolloutEvaluation
@@ -31,23 +30,6 @@ gates:
   - {metric: qc_pass_rate, op: ">=", than: champion, margin: -1}
   - {metric: brand_safety_pass_rate, op: ">=", value: 0}
 """
-
-
-@pytest.fixture
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _cli(settings, *args: str):
-    from cli.main import app
-
-    env = {"WANFLOW_HOME": str(settings.home), "WANFLOW_CATALOG_URL": settings.catalog_db_url, "COLUMNS": "200"}
-    return CliRunner().invoke(app, list(args), env=env)
 
 
 def test_lora_versions_are_evaluated_on_one_base_and_promoted_only_through_the_gates(settings, tmp_path, one_thread):
@@ -73,7 +55,7 @@ def test_lora_versions_are_evaluated_on_one_base_and_promoted_only_through_the_g
     policy.write_text(POLICY, "utf-8")
 
     # bad input: both or neither of --challenger and --lora; a LoRA against itself; an empty holdout folder
-    r = _cli(settings, "rollout", "evaluate", "--challenger", "wan-t2v/1", "--lora", "acme-style@challenger",
+    r = run_cli(settings, "rollout", "evaluate", "--challenger", "wan-t2v/1", "--lora", "acme-style@challenger",
              "--golden", str(golden))
     assert r.exit_code == 2 and "exactly one" in r.output, r.output
     base = resolve_base(settings, "wan-t2v@champion")
@@ -120,7 +102,7 @@ def test_lora_versions_are_evaluated_on_one_base_and_promoted_only_through_the_g
         "not run: no image-embedding model configured (WANFLOW_CLIP_MODEL)")
 
     # promotion of the LoRA through the gates (CLI), audited; then a roll back
-    r = _cli(settings, "rollout", "promote", "--model", "lora-acme-style")
+    r = run_cli(settings, "rollout", "promote", "--model", "lora-acme-style")
     assert r.exit_code == 0, r.output
     lreg = LoraRegistry(settings.mlflow_uri)
     assert lreg.aliases("lora-acme-style")["champion"] == 2
@@ -140,8 +122,8 @@ def test_lora_versions_are_evaluated_on_one_base_and_promoted_only_through_the_g
         assert arms["champion"] is None and arms["challenger"]["registry"] == "lora-acme-style/2"
         with pytest.raises(RolloutError):
             promote(s, lreg, "lora-acme-style", "tester")
-    r = _cli(settings, "rollout", "status", "--model", "lora-acme-style", "--json")
+    r = run_cli(settings, "rollout", "status", "--model", "lora-acme-style", "--json")
     assert r.exit_code == 0 and json.loads(r.output)["id"] == bare["id"], r.output
-    r = _cli(settings, "rollout", "rollback", "--model", "lora-acme-style", "--reason", "test")
+    r = run_cli(settings, "rollout", "rollback", "--model", "lora-acme-style", "--reason", "test")
     assert r.exit_code == 0 and lreg.aliases("lora-acme-style")["champion"] == 1, r.output
     assert Path(ev["report"]).is_file()
