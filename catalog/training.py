@@ -53,6 +53,22 @@ def members(session: Session, dataset_id: int) -> list[tuple[TrainingAsset, str]
     return [(a, c) for a, c in rows]
 
 
+def trained_on(session: Session, loras: list[tuple[str, int]], sha256s: list[str]) -> dict[str, str]:
+    """Which of ``sha256s`` a LoRA version of ``loras`` ((registry name, version) pairs) was trained on:
+    digest → ``lora-acme-style/2 (dataset acme-style@1)``."""
+    if not loras or not sha256s:
+        return {}
+    rows = session.execute(
+        select(TrainingAsset.sha256, LoraVersion.registry_name, LoraVersion.version, TrainingDataset.name,
+               TrainingDataset.version)
+        .join(TrainingDatasetAsset, TrainingDatasetAsset.asset_id == TrainingAsset.id)
+        .join(TrainingDataset, TrainingDataset.id == TrainingDatasetAsset.dataset_id)
+        .join(LoraVersion, LoraVersion.dataset_id == TrainingDataset.id)
+        .where(TrainingAsset.sha256.in_(sha256s))).all()
+    wanted = set(loras)
+    return {sha: f"{name}/{v} (dataset {ds}@{dv})" for sha, name, v, ds, dv in rows if (name, v) in wanted}
+
+
 def next_version(session: Session, name: str) -> int:
     return (session.scalar(select(func.max(TrainingDataset.version)).where(TrainingDataset.name == name)) or 0) + 1
 

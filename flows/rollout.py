@@ -22,8 +22,8 @@ from flows.tasks import compare_arms, end_run, plan_brief, report_evaluation, st
 from wan_tasks.intake import validate
 from governance.model_refs import ModelRefError
 from wan_tasks.plan import ITEM_LORA
-from wan_tasks.rollout_run import (check_holdout, job_lora_arms, policy_for, resolve_base, resolve_lora_arms,
-                                   resolve_pair)
+from wan_tasks.rollout_run import (check_holdout, check_holdout_unseen, job_lora_arms, policy_for, resolve_base,
+                                   resolve_lora_arms, resolve_pair)
 
 
 @flow(name="rollout-evaluate", log_prints=True)
@@ -42,13 +42,14 @@ def rollout_evaluate(challenger: str | None, golden_path: str = "examples/golden
     log = get_run_logger()
     policy_file, policy = policy_for(settings, policy_path)  # a bad policy fails before any work
     golden = validate(Path(golden_path), settings)
-    check_holdout(holdout)
+    held_out = check_holdout(holdout)
     if (challenger is None) == (lora is None):
         raise ModelRefError("give either a challenger model version or --lora (a LoRA on the same base), not both")
     arms = None
     if lora is not None:
         champ = chall = resolve_base(settings, champion or golden.model_ref)
         arms = resolve_lora_arms(settings, champ, lora, against, lora_scale)
+        check_holdout_unseen(catalog_of(settings), arms, held_out)
     else:
         champ, chall = resolve_pair(settings, champion or golden.model_ref, challenger)
     log.info("rollout evaluation: %s (%s) vs %s (%s) on %d golden prompts", champ.ref, champ.label, chall.ref,

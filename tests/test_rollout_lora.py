@@ -40,7 +40,8 @@ def test_lora_versions_are_evaluated_on_one_base_and_promoted_only_through_the_g
     from qc_models import tiny_clip
     from wan_tasks import personalize
     from wan_tasks.rollout import RolloutError, promote
-    from wan_tasks.rollout_run import brand_likeness, check_holdout, resolve_base, resolve_lora_arms
+    from wan_tasks.rollout_run import (brand_likeness, check_holdout, check_holdout_unseen, resolve_base,
+                                       resolve_lora_arms)
 
     settings = settings.model_copy(update={"brands_dir": EXAMPLES / "brands"})
     settings.ensure_dirs()
@@ -93,6 +94,12 @@ def test_lora_versions_are_evaluated_on_one_base_and_promoted_only_through_the_g
     holdout.mkdir()
     for i in range(2):
         image(holdout / f"held-{i}.png", i + 2)
+    arms = resolve_lora_arms(settings, base, "acme-style@challenger")
+    assert check_holdout_unseen(engine, arms, check_holdout(str(holdout))) is None  # not in the training set
+    image(holdout / "held-9.png", 1)  # the same picture as the training set's shot-1.png: not held out
+    with pytest.raises(ModelRefError, match=r"trained on: held-9.png by lora-acme-style/\d \(dataset acme-style@1\)"):
+        check_holdout_unseen(engine, arms, check_holdout(str(holdout)))
+    (holdout / "held-9.png").unlink()
     clip_settings = settings.model_copy(update={"clip_model": tiny_clip(tmp_path / "clip")})
     likeness = brand_likeness(engine, clip_settings, str(holdout), job_ids)
     for arm in ("champion", "challenger"):

@@ -28,10 +28,11 @@ from adapters.lora_registry import LoraRegistry, ResolvedLora
 from adapters.media import read_frame
 from adapters.qc_models import HFClip
 from adapters.registry import ResolvedModel
-from catalog import audit, claims
+from catalog import audit, claims, training
 from catalog.db import session_scope
 from catalog.models import Asset, AssetKind, GenerationJob, LoraVersion, PromptItem, RolloutEvaluation
 from catalog.runs import open_run
+from core.files import sha256_file
 from core.settings import Settings
 from governance.brief_schema import ValidBrief
 from governance.model_refs import ModelRefError, parse_ref
@@ -153,6 +154,18 @@ def check_holdout(holdout: str | None) -> list[Path]:
     if not images:
         raise ModelRefError(f"{holdout}: --holdout must be a folder of held-out brand images (PNG, JPEG, WebP)")
     return images
+
+
+def check_holdout_unseen(engine: Engine, arms: LoraArms, images: list[Path]) -> None:
+    """Refuse held-out images that either arm's LoRA was trained on (by content): brand likeness measured on its
+    own training data would reward memorising it."""
+    loras = [(lora.registry_name, lora.version) for lora in (arms.champion, arms.challenger) if lora is not None]
+    digests = {sha256_file(p): p for p in images}
+    with session_scope(engine) as s:
+        seen = training.trained_on(s, loras, list(digests))
+    if seen:
+        raise ModelRefError("--holdout images must be held out, but these were trained on: " + "; ".join(
+            f"{digests[sha].name} by {where}" for sha, where in sorted(seen.items(), key=lambda kv: digests[kv[0]])))
 
 
 def brand_likeness(engine: Engine, settings: Settings, holdout: str | None,
