@@ -161,7 +161,7 @@ def busy_fraction(engine, settings, clips: int, gen_s: float, slot: str, qc_nice
     cores = os.cpu_count() or 2
     pool = ProcessPoolExecutor(max_workers=cores, mp_context=get_context("spawn"), initializer=_qc_process,
                                initargs=(qc_nice,))
-    for f in [pool.submit(_qc_process, 0) for _ in range(cores)]:  # the QC processes started before the clock
+    for f in [pool.submit(os.getpid) for _ in range(cores)]:  # every QC process started before the clock
         f.result()
     futures = []
 

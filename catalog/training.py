@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from catalog import audit
@@ -64,9 +64,9 @@ def trained_on(session: Session, loras: list[tuple[str, int]], sha256s: list[str
         .join(TrainingDatasetAsset, TrainingDatasetAsset.asset_id == TrainingAsset.id)
         .join(TrainingDataset, TrainingDataset.id == TrainingDatasetAsset.dataset_id)
         .join(LoraVersion, LoraVersion.dataset_id == TrainingDataset.id)
-        .where(TrainingAsset.sha256.in_(sha256s))).all()
-    wanted = set(loras)
-    return {sha: f"{name}/{v} (dataset {ds}@{dv})" for sha, name, v, ds, dv in rows if (name, v) in wanted}
+        .where(TrainingAsset.sha256.in_(sha256s), tuple_(LoraVersion.registry_name, LoraVersion.version).in_(loras))
+    ).all()
+    return {sha: f"{name}/{v} (dataset {ds}@{dv})" for sha, name, v, ds, dv in rows}
 
 
 def next_version(session: Session, name: str) -> int:

@@ -140,8 +140,7 @@ class Served:
 
 def browser_sign_in(page, base: str, name: str) -> None:  # noqa: ANN001 - a Playwright page
     """Sign in as ``name`` through the dashboard's sign-in page in a real browser; lands on the review queue."""
-    if "/login" not in page.url:
-        page.goto(f"{base}/")
+    page.goto(f"{base}/")
     assert "/login" in page.url  # anonymous → the sign-in page
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", PASSWORD)
